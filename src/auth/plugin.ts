@@ -1,0 +1,115 @@
+import fp from 'fastify-plugin'
+import fastifyJwt, { type FastifyJWTOptions } from '@fastify/jwt'
+import buildGetJwks from 'get-jwks'
+import type { FastifyRequest } from 'fastify'
+import type { JwtConfig } from '../config/config.js'
+import { HttpProblem } from '../http/problem.js'
+
+/** The claims r2-signer relies on; everything else in the token is passed along untouched. */
+export interface UserClaims {
+  sub: string
+  exp: number
+  [claim: string]: unknown
+}
+
+declare module '@fastify/jwt' {
+  interface FastifyJWT {
+    payload: UserClaims
+    user: UserClaims
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** onRequest hook: verifies the bearer token or answers 401. */
+    authenticate: (request: FastifyRequest) => Promise<void>
+  }
+}
+
+const REALM = 'Bearer realm="r2-signer"'
+
+/**
+ * Verifies `Authorization: Bearer <JWT>` with @fastify/jwt (fast-jwt).
+ * Algorithms are pinned to the configured key type, `sub` and `exp` are required,
+ * and `iss`/`aud` are enforced when configured.
+ */
+export default fp(async function jwtAuth (app) {
+  const config = app.config.jwt
+  await app.register(fastifyJwt, jwtPluginOptions(config))
+
+  app.decorate('authenticate', async function authenticate (request: FastifyRequest) {
+    if (request.headers.authorization === undefined) {
+      // RFC 6750 §3.1: no error code when the request carried no credentials at all.
+      throw new HttpProblem('UNAUTHORIZED', 'A bearer token is required.', { 'www-authenticate': REALM })
+    }
+    try {
+      await request.jwtVerify()
+    } catch (error) {
+      throw tokenProblem(error)
+    }
+    if (typeof request.user.sub !== 'string' || request.user.sub === '') {
+      throw invalidToken('The token has no usable sub claim.')
+    }
+  })
+}, { name: 'auth', dependencies: ['config'] })
+
+function jwtPluginOptions (config: JwtConfig): FastifyJWTOptions {
+  const verify = {
+    algorithms: config.algorithms,
+    requiredClaims: ['sub', 'exp'],
+    ...(config.issuer !== undefined && { allowedIss: config.issuer }),
+    ...(config.audience !== undefined && { allowedAud: config.audience })
+  }
+  switch (config.kind) {
+    case 'secret':
+      return { secret: config.secret, verify }
+    case 'public-key':
+      return { secret: { public: config.publicKey, private: '' }, verify }
+    case 'jwks':
+      // @fastify/jwt calls a function secret as (request, decodedToken); its types only describe one argument.
+      return { secret: jwksKeyResolver(config.jwksUrl) as unknown as FastifyJWTOptions['secret'], verify }
+  }
+}
+
+/** Resolves a token's key from the JWKS by `kid`: cached, refetched when a kid is unknown. */
+function jwksKeyResolver (jwksUrl: URL) {
+  const getJwks = buildGetJwks({ max: 100, ttl: 10 * 60_000, jwksPath: jwksUrl.pathname + jwksUrl.search })
+  return async (_request: FastifyRequest, token: { header: { kid?: string, alg?: string } }): Promise<string> => {
+    const { kid, alg } = token.header
+    if (typeof kid !== 'string') throw invalidToken('The token header has no kid.')
+    try {
+      return await getJwks.getPublicKey({ domain: jwksUrl.origin, kid, alg })
+    } catch (error) {
+      if ((error as { code?: string }).code === 'JWK_NOT_FOUND') throw invalidToken('The token was signed by an unknown key.')
+      throw new HttpProblem('TOKEN_KEYS_UNAVAILABLE', 'The token signing keys could not be fetched.', { 'retry-after': '5' })
+    }
+  }
+}
+
+function invalidToken (detail: string): HttpProblem {
+  return new HttpProblem('UNAUTHORIZED', detail, { 'www-authenticate': `${REALM}, error="invalid_token"` })
+}
+
+/** Maps @fastify/jwt and fast-jwt errors to a 401 whose detail never echoes the token. */
+function tokenProblem (error: unknown): HttpProblem {
+  const original = (error as { originalError?: unknown }).originalError
+  if (original instanceof HttpProblem) return original
+  if (error instanceof HttpProblem) return error
+  const code = (error as { code?: string }).code
+  switch (code) {
+    case 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED':
+      return invalidToken('The token has expired.')
+    case 'FAST_JWT_INACTIVE':
+      return invalidToken('The token is not valid yet.')
+    case 'FST_JWT_NO_AUTHORIZATION_IN_HEADER':
+    case 'FST_JWT_BAD_REQUEST':
+      return invalidToken('The Authorization header must be "Bearer <token>".')
+    case 'FAST_JWT_INVALID_ALGORITHM':
+    case 'FAST_JWT_MISSING_SIGNATURE':
+      return invalidToken('The token is not signed with an accepted algorithm.')
+    case 'FAST_JWT_MISSING_REQUIRED_CLAIM':
+      return invalidToken('The token lacks a required claim (sub, exp).')
+    default:
+      return invalidToken('The token is invalid.')
+  }
+}

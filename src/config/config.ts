@@ -1,0 +1,212 @@
+import { createPublicKey, type KeyObject } from 'node:crypto'
+import type { FastifyEnvOptions } from '@fastify/env'
+import { EnvSchema, CROSS_FIELD_KEYWORD, type Env, LOG_LEVELS, BUCKET_NAME_PATTERN } from './env-schema.js'
+
+/** The validated, derived configuration the rest of the service reads. */
+export interface Config {
+  host: string
+  port: number
+  logLevel: (typeof LOG_LEVELS)[number]
+  storage: StorageConfig
+  signedUrls: { defaultTtlSeconds: number, maxTtlSeconds: number }
+  jwt: JwtConfig
+  permissions: { url: string, timeoutMs: number }
+}
+
+export interface StorageConfig {
+  endpoint: string
+  region: string
+  accessKeyId: string
+  secretAccessKey: string
+  forcePathStyle: boolean
+  defaultBucket: string
+  allowedBuckets: ReadonlySet<string>
+}
+
+export type JwtAlgorithm = 'HS256' | 'RS256' | 'ES256' | 'EdDSA'
+
+export type JwtKeySource =
+  | { kind: 'secret', secret: string, algorithms: ['HS256'] }
+  | { kind: 'public-key', publicKey: string, algorithms: [JwtAlgorithm] }
+  | { kind: 'jwks', jwksUrl: URL, algorithms: JwtAlgorithm[] }
+
+export type JwtConfig = JwtKeySource & { issuer?: string, audience?: string }
+
+export type RawEnv = Record<string, string | undefined>
+
+/** One message naming every offending variable; values are never echoed. */
+export class ConfigError extends Error {
+  readonly variables: string[]
+  constructor (problems: Array<[variable: string, message: string]>) {
+    super('Invalid configuration: ' + problems.map(([name, msg]) => `${name} ${msg}`).join('; '))
+    this.name = 'ConfigError'
+    this.variables = problems.map(([name]) => name)
+  }
+}
+
+/**
+ * Options for @fastify/env: only the given variables are read (never process.env
+ * behind the caller's back), empty values count as unset (as in most deployment
+ * tools), and the cross-variable rules run in the same Ajv pass so that one
+ * error names every offending variable.
+ */
+export function envPluginOptions (env: RawEnv): FastifyEnvOptions {
+  const data = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''))
+  return {
+    // env-schema sets additionalProperties=false on the schema it is given: hand it a copy.
+    schema: structuredClone(EnvSchema),
+    data,
+    env: false,
+    dotenv: false,
+    confKey: 'env',
+    ajv: { customOptions: addCrossVariableRules }
+  }
+}
+
+/** @fastify/env's own Ajv instance type (Ajv is its dependency, not ours). */
+type EnvAjv = Parameters<Extract<NonNullable<FastifyEnvOptions['ajv']>, { customOptions: unknown }>['customOptions']>[0]
+
+function addCrossVariableRules (ajv: EnvAjv): EnvAjv {
+  const validate = (_enabled: boolean, data: Record<string, unknown>): boolean => {
+    const problems = crossVariableProblems(data)
+    validate.errors = problems.map(([name, message]) => ({ instancePath: `/${name}`, keyword: CROSS_FIELD_KEYWORD, message, params: {} }))
+    return problems.length === 0
+  }
+  validate.errors = [] as object[]
+  ajv.addKeyword({ keyword: CROSS_FIELD_KEYWORD, schemaType: 'boolean', errors: true, validate })
+  return ajv
+}
+
+/** Rules that involve several variables or need more than a pattern. Values may be uncoerced strings. */
+export function crossVariableProblems (env: Record<string, unknown>): Array<[string, string]> {
+  const problems: Array<[string, string]> = []
+  const str = (name: string) => typeof env[name] === 'string' ? env[name] : undefined
+
+  const endpoint = str('S3_ENDPOINT')
+  if (endpoint !== undefined) {
+    if (storageEndpoint(endpoint) === undefined) problems.push(['S3_ENDPOINT', 'must be an http(s) URL with no path, query or credentials'])
+  } else if (env.R2_ACCOUNT_ID === undefined) {
+    problems.push(['S3_ENDPOINT', 'is required unless R2_ACCOUNT_ID is set'])
+  }
+
+  const extraBuckets = splitList(str('S3_ALLOWED_BUCKETS'))
+  if (extraBuckets.some((bucket) => !new RegExp(BUCKET_NAME_PATTERN).test(bucket))) {
+    problems.push(['S3_ALLOWED_BUCKETS', 'must be a comma-separated list of valid bucket names'])
+  }
+
+  const ttl = Number(env.SIGNED_URL_TTL_SECONDS ?? 300)
+  const maxTtl = Number(env.SIGNED_URL_MAX_TTL_SECONDS ?? 3600)
+  if (ttl > maxTtl) problems.push(['SIGNED_URL_TTL_SECONDS', 'must not exceed SIGNED_URL_MAX_TTL_SECONDS'])
+
+  const keySources = (['JWT_SECRET', 'JWT_PUBLIC_KEY', 'JWT_JWKS_URL'] as const).filter((name) => env[name] !== undefined)
+  if (keySources.length === 0) {
+    problems.push(['JWT_SECRET', 'is required (or JWT_PUBLIC_KEY, or JWT_JWKS_URL)'])
+  } else if (keySources.length > 1) {
+    problems.push([keySources[1] as string, `must not be combined with ${keySources[0]}: set exactly one JWT key source`])
+  } else if (str('JWT_PUBLIC_KEY') !== undefined && algorithmForPublicKey(pemFromEnv(str('JWT_PUBLIC_KEY') as string)) === undefined) {
+    problems.push(['JWT_PUBLIC_KEY', 'must be a PEM public key: RSA of 2048+ bits (RS256), EC P-256 (ES256) or Ed25519 (EdDSA)'])
+  } else if (str('JWT_JWKS_URL') !== undefined && parseHttpUrl(str('JWT_JWKS_URL') as string) === undefined) {
+    problems.push(['JWT_JWKS_URL', 'must be an http(s) URL'])
+  }
+
+  const permissionsUrl = str('PERMISSIONS_URL')
+  if (permissionsUrl !== undefined && parseHttpUrl(permissionsUrl) === undefined) {
+    problems.push(['PERMISSIONS_URL', 'must be an http(s) URL'])
+  }
+  return problems
+}
+
+/** Derives the service configuration from an environment that passed validation. */
+export function deriveConfig (env: Env): Config {
+  return {
+    host: env.HOST,
+    port: env.PORT,
+    logLevel: env.LOG_LEVEL,
+    storage: {
+      // S3_ENDPOINT wins over R2_ACCOUNT_ID, so R2 jurisdiction endpoints (e.g. ACCOUNT.eu.r2…) can be named.
+      endpoint: env.S3_ENDPOINT !== undefined
+        ? storageEndpoint(env.S3_ENDPOINT) as string
+        : `https://${(env.R2_ACCOUNT_ID as string).toLowerCase()}.r2.cloudflarestorage.com`,
+      region: env.S3_REGION,
+      accessKeyId: env.S3_ACCESS_KEY_ID,
+      secretAccessKey: env.S3_SECRET_ACCESS_KEY,
+      forcePathStyle: env.S3_FORCE_PATH_STYLE,
+      defaultBucket: env.S3_BUCKET,
+      allowedBuckets: new Set([env.S3_BUCKET, ...splitList(env.S3_ALLOWED_BUCKETS)])
+    },
+    signedUrls: { defaultTtlSeconds: env.SIGNED_URL_TTL_SECONDS, maxTtlSeconds: env.SIGNED_URL_MAX_TTL_SECONDS },
+    jwt: { ...jwtKeySource(env), issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE },
+    permissions: { url: env.PERMISSIONS_URL, timeoutMs: env.PERMISSIONS_TIMEOUT_MS }
+  }
+}
+
+function jwtKeySource (env: Env): JwtKeySource {
+  if (env.JWT_SECRET !== undefined) return { kind: 'secret', secret: env.JWT_SECRET, algorithms: ['HS256'] }
+  if (env.JWT_PUBLIC_KEY !== undefined) {
+    const publicKey = pemFromEnv(env.JWT_PUBLIC_KEY)
+    return { kind: 'public-key', publicKey, algorithms: [algorithmForPublicKey(publicKey) as JwtAlgorithm] }
+  }
+  // Asymmetric algorithms only: a JWKS never yields an HMAC secret we would accept.
+  return { kind: 'jwks', jwksUrl: new URL(env.JWT_JWKS_URL as string), algorithms: ['RS256', 'ES256', 'EdDSA'] }
+}
+
+/** Env files often carry PEM newlines as the two characters "\n". */
+function pemFromEnv (value: string): string {
+  return value.replaceAll('\\n', '\n')
+}
+
+/** Each key type allows exactly one algorithm: no HS/RS confusion, no weak RSA. */
+export function algorithmForPublicKey (pem: string): JwtAlgorithm | undefined {
+  let key: KeyObject
+  try {
+    key = createPublicKey(pem)
+  } catch {
+    return undefined
+  }
+  if (key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048) return 'RS256'
+  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return 'ES256'
+  if (key.asymmetricKeyType === 'ed25519') return 'EdDSA'
+  return undefined
+}
+
+function storageEndpoint (value: string): string | undefined {
+  const url = parseHttpUrl(value)
+  if (url === undefined || url.pathname !== '/' || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') return undefined
+  return url.origin
+}
+
+function parseHttpUrl (value: string): URL | undefined {
+  try {
+    const url = new URL(value)
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function splitList (value: string | undefined): string[] {
+  return (value ?? '').split(',').map((item) => item.trim()).filter(Boolean)
+}
+
+interface AjvError { instancePath: string, keyword: string, message?: string, params: Record<string, unknown> }
+
+/** Turns @fastify/env's Ajv errors into one ConfigError, a variable once each (Ajv never echoes values). */
+export function toConfigError (error: unknown): Error {
+  const ajvErrors = (error as { errors?: AjvError[] }).errors
+  if (!Array.isArray(ajvErrors)) return error as Error
+  const problems = new Map<string, string>()
+  for (const e of ajvErrors) {
+    const name = e.keyword === 'required' ? String(e.params.missingProperty) : e.instancePath.replace(/^\//, '')
+    if (!problems.has(name)) problems.set(name, describeAjvError(e))
+  }
+  return new ConfigError([...problems])
+}
+
+function describeAjvError (e: AjvError): string {
+  switch (e.keyword) {
+    case 'required': return 'is required'
+    case 'enum': return `must be one of ${(e.params.allowedValues as string[]).join(', ')}`
+    case 'pattern': return 'has an invalid format'
+    default: return e.message ?? 'is invalid'
+  }
+}

@@ -1,0 +1,53 @@
+import { Type, type Static } from 'typebox'
+
+/**
+ * The environment variables r2-signer reads: these names are the contract.
+ * Validated by @fastify/env (Ajv with type coercion and defaults). Cross-variable
+ * rules (endpoint, one JWT key source, TTL <= max TTL) live in ./config.ts.
+ */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+/** S3 bucket naming rules (3..63 chars, lowercase letters, digits, dots, hyphens). */
+export const BUCKET_NAME_PATTERN = '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$'
+
+/** A week: the SigV4 ceiling for a presigned URL's lifetime. */
+export const SIGV4_MAX_EXPIRES_SECONDS = 604800
+
+const TtlSeconds = (fallback: number) =>
+  Type.Integer({ minimum: 1, maximum: SIGV4_MAX_EXPIRES_SECONDS, default: fallback })
+
+/** Root keyword running the cross-variable rules of ./config.ts inside the same Ajv pass. */
+export const CROSS_FIELD_KEYWORD = 'x-cross-variable-rules'
+
+export const EnvSchema = Type.Object({
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+  HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
+  LOG_LEVEL: Type.Enum(LOG_LEVELS, { default: 'info' }),
+
+  S3_ENDPOINT: Type.Optional(Type.String({ minLength: 1 })),
+  R2_ACCOUNT_ID: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{32}$' })),
+  S3_REGION: Type.String({ minLength: 1, pattern: '^[a-z0-9-]+$', default: 'auto' }),
+  S3_ACCESS_KEY_ID: Type.String({ minLength: 1 }),
+  S3_SECRET_ACCESS_KEY: Type.String({ minLength: 1 }),
+  S3_BUCKET: Type.String({ pattern: BUCKET_NAME_PATTERN }),
+  S3_ALLOWED_BUCKETS: Type.Optional(Type.String()),
+  S3_FORCE_PATH_STYLE: Type.Boolean({ default: true }),
+
+  SIGNED_URL_TTL_SECONDS: TtlSeconds(300),
+  SIGNED_URL_MAX_TTL_SECONDS: TtlSeconds(3600),
+
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  JWT_PUBLIC_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_JWKS_URL: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
+
+  PERMISSIONS_URL: Type.String({ minLength: 1 }),
+  PERMISSIONS_TIMEOUT_MS: Type.Integer({ minimum: 1, maximum: 60000, default: 2000 })
+}, { [CROSS_FIELD_KEYWORD]: true })
+
+export type Env = Static<typeof EnvSchema>
+export type EnvName = keyof Env
+
+/** Variables whose values must never appear in a message or a log line. */
+export const SECRET_ENV_NAMES: readonly EnvName[] = ['S3_SECRET_ACCESS_KEY', 'JWT_SECRET']

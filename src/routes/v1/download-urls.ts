@@ -1,0 +1,36 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { DownloadUrlRequest, DownloadUrlResponse } from '../../schemas/download-url.js'
+import { contentDisposition } from '../../signing/content-disposition.js'
+import { bearerAuth, problemResponses, SIGNING_ERRORS } from './shared.js'
+
+/** POST /v1/download-urls: a GET or HEAD URL for one object (Range requests go straight to storage). */
+const downloadUrls: FastifyPluginAsyncTypebox = async (app) => {
+  app.post('/download-urls', {
+    schema: {
+      tags: ['signed URLs'],
+      summary: 'Sign a download URL',
+      description: 'Returns a presigned GET (or HEAD) URL for one object after the permission service allows `read`.',
+      security: bearerAuth,
+      body: DownloadUrlRequest,
+      response: { 200: DownloadUrlResponse, ...problemResponses(...SIGNING_ERRORS) }
+    }
+  }, async (request) => {
+    const { key, method = 'GET', filename, contentType } = request.body
+    const bucket = app.signing.resolveBucket(request.body.bucket)
+    const expiresIn = app.signing.resolveExpiresIn(request.body.expiresIn)
+    await app.requirePermission(request, 'read', bucket, key)
+
+    const disposition = request.body.disposition ?? (filename === undefined ? undefined : 'attachment')
+    const signed = app.signing.presign({
+      operation: method === 'HEAD' ? 'HeadObject' : 'GetObject',
+      bucket,
+      key,
+      expiresIn,
+      responseContentType: contentType,
+      responseContentDisposition: disposition === undefined ? undefined : contentDisposition(disposition, filename)
+    })
+    return { url: signed.url, method, headers: {}, bucket, key, expiresIn, expiresAt: signed.expiresAt.toISOString() }
+  })
+}
+
+export default downloadUrls

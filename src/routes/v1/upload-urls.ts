@@ -1,0 +1,32 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { UploadUrlRequest, UploadUrlResponse } from '../../schemas/upload-url.js'
+import { bearerAuth, problemResponses, SIGNING_ERRORS } from './shared.js'
+
+/** POST /v1/upload-urls: a PUT URL bound to the content type (and length and MD5 when given). */
+const uploadUrls: FastifyPluginAsyncTypebox = async (app) => {
+  app.post('/upload-urls', {
+    schema: {
+      tags: ['signed URLs'],
+      summary: 'Sign an upload URL',
+      description: 'Returns a presigned PUT URL for one object after the permission service allows `write`. ' +
+        'Every header in `headers` is signed: the uploader must send them exactly, or storage answers 403.',
+      security: bearerAuth,
+      body: UploadUrlRequest,
+      response: { 200: UploadUrlResponse, ...problemResponses(...SIGNING_ERRORS) }
+    }
+  }, async (request) => {
+    const { key, contentType, contentLength, contentMd5 } = request.body
+    const bucket = app.signing.resolveBucket(request.body.bucket)
+    const expiresIn = app.signing.resolveExpiresIn(request.body.expiresIn)
+    await app.requirePermission(request, 'write', bucket, key)
+
+    const headers: Record<string, string> = { 'content-type': contentType }
+    if (contentLength !== undefined) headers['content-length'] = String(contentLength)
+    if (contentMd5 !== undefined) headers['content-md5'] = contentMd5
+
+    const signed = app.signing.presign({ operation: 'PutObject', bucket, key, expiresIn, headers })
+    return { url: signed.url, method: 'PUT' as const, headers, bucket, key, expiresIn, expiresAt: signed.expiresAt.toISOString() }
+  })
+}
+
+export default uploadUrls

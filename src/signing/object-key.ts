@@ -1,0 +1,24 @@
+/**
+ * Object keys accepted by r2-signer: 1..1024 UTF-8 bytes (the S3 limit), well-formed
+ * Unicode, no control characters, and no path tricks (leading `/`, empty, `.` or `..`
+ * segments) that proxies, SDKs or file-system-backed stores treat differently.
+ * Everything else S3 allows (spaces, `+ % # ? &`, any script) is kept byte for byte:
+ * no Unicode normalization, since NFC and NFD spellings are different keys.
+ */
+export const MAX_KEY_BYTES = 1024
+
+// C0 controls, DEL and C1 controls.
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/
+
+export const OBJECT_KEY_RULES = 'an object key is 1 to 1024 UTF-8 bytes of well-formed Unicode, without control characters, a leading "/", or empty, "." or ".." path segments'
+
+export function isValidObjectKey (key: string): boolean {
+  if (key.length === 0 || Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) return false
+  if (!key.isWellFormed() || CONTROL_CHARACTERS.test(key)) return false
+  return key.split('/').every((segment) => segment !== '' && segment !== '.' && segment !== '..')
+}
+
+/** A download file name: any well-formed text without control characters or path separators. */
+export function isValidFilename (name: string): boolean {
+  return name.length > 0 && name.isWellFormed() && !CONTROL_CHARACTERS.test(name) && !/[/\\]/.test(name)
+}
