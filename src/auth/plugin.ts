@@ -14,7 +14,8 @@ export interface UserClaims {
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
-    payload: UserClaims
+    /** What `app.jwt.sign` takes (only dev mode signs: exp comes from its expiresIn option). */
+    payload: { sub: string, [claim: string]: unknown }
     user: UserClaims
   }
 }
