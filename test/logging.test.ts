@@ -1,0 +1,62 @@
+/**
+ * Captures the logs of a full run (successes, every failure class, real storage)
+ * and proves no token, storage secret or URL signature reached them.
+ */
+import t from 'tap'
+import { buildWithStorage, signUrl } from './helpers/storage-app.js'
+import { json } from './helpers/permission-stub.js'
+import { TEST_JWT_SECRET, tokenFor } from './helpers/tokens.js'
+import { testStorage } from './helpers/storage.js'
+import { redactSignedUrlSecrets } from '../src/logging.js'
+
+t.test('a full run logs one line per request and never a secret', async (t) => {
+  let answer: 'allow' | 'deny' | 'fail' = 'allow'
+  const app = await buildWithStorage(t, {
+    permissions: (_check, res) => answer === 'fail' ? json(res, 500, {}) : json(res, 200, { allowed: answer === 'allow' })
+  })
+  const token = tokenFor('alice')
+  const secrets: string[] = [token, TEST_JWT_SECRET, testStorage().secretAccessKey]
+
+  const upload = await signUrl(t, app, 'upload-urls', { key: 'users/alice/a.txt', contentType: 'text/plain' }, token)
+  t.equal((await fetch(upload.url, { method: 'PUT', headers: upload.headers, body: 'hello' })).status, 200)
+  const download = await signUrl(t, app, 'download-urls', { key: 'users/alice/a.txt', filename: 'a.txt' }, token)
+  t.equal(await (await fetch(download.url)).text(), 'hello')
+  for (const url of [upload.url, download.url]) {
+    const params = new URL(url).searchParams
+    secrets.push(params.get('X-Amz-Signature') as string, params.get('X-Amz-Credential') as string, url)
+  }
+
+  answer = 'deny'
+  t.equal((await app.post('/v1/download-urls', { key: 'users/bob/b.txt' }, { authorization: `Bearer ${token}` })).status, 403)
+  answer = 'fail'
+  t.equal((await app.post('/v1/download-urls', { key: 'users/alice/a.txt' }, { authorization: `Bearer ${token}` })).status, 503)
+  const forged = tokenFor('mallory', { key: 'x'.repeat(32) })
+  secrets.push(forged)
+  t.equal((await app.post('/v1/download-urls', { key: 'a' }, { authorization: `Bearer ${forged}` })).status, 401)
+  t.equal((await app.post('/v1/upload-urls', '{"key":', { authorization: `Bearer ${token}` })).status, 400)
+
+  // Even a deliberate log call carrying a signed URL is scrubbed.
+  app.app.log.info({ url: download.url, nested: { list: [upload.url] } }, `signed ${download.url}`)
+
+  await app.app.close()
+  const text = app.logText()
+  for (const secret of secrets) {
+    t.notOk(text.includes(secret), `the logs do not contain ${secret.slice(0, 12)}…`)
+  }
+  t.notOk(/X-Amz-Signature=[0-9a-f]/i.test(text), 'no signature value anywhere')
+  t.notOk(text.includes('Bearer '), 'no Authorization header value')
+
+  const completed = app.logs.filter((line) => line.msg === 'request completed')
+  t.equal(completed.length, 6, 'one line per request')
+  const first = completed[0] ?? {}
+  t.match(first, { requestId: String, subject: 'alice', action: 'write', bucket: app.bucket, key: 'users/alice/a.txt', status: 200, durationMs: Number, permission: 'allowed' })
+  t.match(completed[2], { subject: 'alice', action: 'read', key: 'users/bob/b.txt', status: 403, permission: 'denied' })
+  t.match(completed[3], { status: 503, permission: 'unavailable: status 500' })
+  t.match(completed[4], { status: 401 })
+  t.notOk('subject' in (completed[4] ?? {}), 'an unverified token yields no subject')
+})
+
+t.test('redactSignedUrlSecrets masks signature and credential but keeps the rest', async (t) => {
+  const url = 'https://h/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F20261125%2Fauto%2Fs3%2Faws4_request&X-Amz-Signature=abcdef0123&x-id=GetObject'
+  t.equal(redactSignedUrlSecrets(url), 'https://h/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=[redacted]&X-Amz-Signature=[redacted]&x-id=GetObject')
+})
