@@ -7,8 +7,12 @@ import { Type, type Static } from 'typebox'
  */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
-/** S3 bucket naming rules (3..63 chars, lowercase letters, digits, dots, hyphens). */
-export const BUCKET_NAME_PATTERN = '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$'
+/**
+ * S3 bucket naming rules: 3..63 lowercase letters, digits, dots and hyphens; not the
+ * reserved `xn--` prefix or the `-s3alias` / `--x-s3` / `--xa-s3` / `--op-s3` suffixes
+ * (the SDK treats those as access points or directory buckets, not plain buckets).
+ */
+export const BUCKET_NAME_PATTERN = '^(?!xn--)(?!.*(?:-s3alias|--x-s3|--xa-s3|--op-s3)$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$'
 
 /** A week: the SigV4 ceiling for a presigned URL's lifetime. */
 export const SIGV4_MAX_EXPIRES_SECONDS = 604800
