@@ -32,20 +32,21 @@ const policyFile = fileURLToPath(new URL('../examples/permission-service/policy.
 const permissionService = await buildPermissionService({ policy: await loadPolicy(policyFile), jwtSecret, logger: false })
 const permissionsUrl = (await permissionService.listen({ host, port: Number(env.DEV_PERMISSIONS_PORT ?? 8081) })) + '/check'
 
-const app = await buildApp({
-  env: {
-    PORT: '8080',
-    HOST: host,
-    S3_ENDPOINT: storage.endpoint,
-    S3_ACCESS_KEY_ID: storageCredentials.accessKeyId,
-    S3_SECRET_ACCESS_KEY: storageCredentials.secretAccessKey,
-    S3_BUCKET: bucket,
-    PERMISSIONS_URL: permissionsUrl,
-    ...env,
-    JWT_SECRET: jwtSecret
-  }
-})
+let app: Awaited<ReturnType<typeof buildApp>>
 try {
+  app = await buildApp({
+    env: {
+      PORT: '8080',
+      HOST: host,
+      S3_ENDPOINT: storage.endpoint,
+      S3_ACCESS_KEY_ID: storageCredentials.accessKeyId,
+      S3_SECRET_ACCESS_KEY: storageCredentials.secretAccessKey,
+      S3_BUCKET: bucket,
+      PERMISSIONS_URL: permissionsUrl,
+      ...env,
+      JWT_SECRET: jwtSecret
+    }
+  })
   await app.ready()
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error

@@ -6,8 +6,9 @@ import { ConfigError } from './config/config.js'
  * configuration exits non-zero before listening, with one message naming
  * every offending variable.
  */
-const app = await buildApp({ env: process.env })
+let app: Awaited<ReturnType<typeof buildApp>>
 try {
+  app = await buildApp({ env: process.env })
   await app.ready()
 } catch (error) {
   if (error instanceof ConfigError) {

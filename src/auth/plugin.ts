@@ -1,6 +1,8 @@
 import fp from 'fastify-plugin'
 import fastifyJwt, { type FastifyJWTOptions } from '@fastify/jwt'
+import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto'
 import buildGetJwks from 'get-jwks'
+import { Agent } from 'undici'
 import type { FastifyRequest } from 'fastify'
 import type { JwtConfig } from '../config/config.js'
 import { HttpProblem } from '../http/problem.js'
@@ -28,6 +30,7 @@ declare module 'fastify' {
 }
 
 const REALM = 'Bearer realm="r2-signer"'
+const JWKS_TIMEOUT_MS = 5_000
 
 /**
  * Verifies `Authorization: Bearer <JWT>` with @fastify/jwt (fast-jwt).
@@ -57,7 +60,8 @@ export default fp(async function jwtAuth (app) {
 function jwtPluginOptions (config: JwtConfig): FastifyJWTOptions {
   const verify = {
     algorithms: config.algorithms,
-    requiredClaims: ['sub', 'exp'],
+    // fast-jwt checks iss/aud only when present: require them whenever they are enforced.
+    requiredClaims: ['sub', 'exp', ...(config.issuer !== undefined ? ['iss'] : []), ...(config.audience !== undefined ? ['aud'] : [])],
     ...(config.issuer !== undefined && { allowedIss: config.issuer }),
     ...(config.audience !== undefined && { allowedAud: config.audience })
   }
@@ -68,22 +72,41 @@ function jwtPluginOptions (config: JwtConfig): FastifyJWTOptions {
       return { secret: { public: config.publicKey, private: '' }, verify }
     case 'jwks':
       // @fastify/jwt calls a function secret as (request, decodedToken); its types only describe one argument.
-      return { secret: jwksKeyResolver(config.jwksUrl) as unknown as FastifyJWTOptions['secret'], verify }
+      // decode.complete: the key resolver needs the token header (kid, alg), not just the payload.
+      return { secret: jwksKeyResolver(config.jwksUrl) as unknown as FastifyJWTOptions['secret'], decode: { complete: true }, verify }
   }
 }
 
 /** Resolves a token's key from the JWKS by `kid`: cached, refetched when a kid is unknown. */
 function jwksKeyResolver (jwksUrl: URL) {
-  const getJwks = buildGetJwks({ max: 100, ttl: 10 * 60_000, jwksPath: jwksUrl.pathname + jwksUrl.search })
+  const getJwks = buildGetJwks({
+    max: 100,
+    ttl: 10 * 60_000,
+    jwksPath: jwksUrl.pathname + jwksUrl.search,
+    // A JWKS endpoint that accepts but never answers must not hold requests: bound every phase.
+    fetchOptions: { dispatcher: new Agent({ connect: { timeout: JWKS_TIMEOUT_MS }, headersTimeout: JWKS_TIMEOUT_MS, bodyTimeout: JWKS_TIMEOUT_MS }) } as object
+  })
   return async (_request: FastifyRequest, token: { header: { kid?: string, alg?: string } }): Promise<string> => {
     const { kid, alg } = token.header
-    if (typeof kid !== 'string') throw invalidToken('The token header has no kid.')
+    if (typeof kid !== 'string' || typeof alg !== 'string') throw invalidToken('The token header has no kid or alg.')
+    let jwk: JsonWebKey
     try {
-      return await getJwks.getPublicKey({ domain: jwksUrl.origin, kid, alg })
+      jwk = await getJwks.getJwk({ domain: jwksUrl.origin, kid, alg }) as JsonWebKey
     } catch (error) {
       if ((error as { code?: string }).code === 'JWK_NOT_FOUND') throw invalidToken('The token was signed by an unknown key.')
       throw new HttpProblem('TOKEN_KEYS_UNAVAILABLE', 'The token signing keys could not be fetched.', { 'retry-after': '5' })
     }
+    // node:crypto instead of get-jwks' jwk-to-pem: it also reads Ed25519 (OKP) keys.
+    let key: KeyObject
+    try {
+      key = createPublicKey({ key: jwk, format: 'jwk' })
+    } catch {
+      throw invalidToken('The token was signed by an unusable key.')
+    }
+    if (key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) {
+      throw invalidToken('The token was signed by an RSA key shorter than 2048 bits.')
+    }
+    return key.export({ type: 'spki', format: 'pem' }).toString()
   }
 }
 

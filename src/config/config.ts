@@ -157,6 +157,8 @@ function pemFromEnv (value: string): string {
 
 /** Each key type allows exactly one algorithm: no HS/RS confusion, no weak RSA. */
 export function algorithmForPublicKey (pem: string): JwtAlgorithm | undefined {
+  // createPublicKey also accepts a private key (deriving its public half): a private key does not belong here.
+  if (/PRIVATE KEY-----/.test(pem)) return undefined
   let key: KeyObject
   try {
     key = createPublicKey(pem)

@@ -10,8 +10,11 @@ const registerFormats = ((ajv: { addFormat: (name: string, format: object) => un
   return ajv
 }) as unknown as AjvPlugin
 
-/** Fastify's Ajv options: unknown fields are an error (not silently dropped), plus our formats. */
+/**
+ * Fastify's Ajv options: unknown fields are an error (not silently dropped), types are
+ * not coerced (`{"key": 123}` is a 400, not the key "123"), plus our formats.
+ */
 export const ajvOptions: FastifyServerOptions['ajv'] = {
-  customOptions: { removeAdditional: false },
+  customOptions: { removeAdditional: false, coerceTypes: false },
   plugins: [registerFormats]
 }
