@@ -1,0 +1,45 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { PartUrlsRequest, PartUrlsResponse, UploadParams } from '../../../schemas/multipart.js'
+import { bearerAuth, problemResponsesFor } from '../shared.js'
+import { ERRORS, tags } from './shared.js'
+
+/**
+ * POST /v1/multipart-uploads/{uploadId}/part-urls: presigned UploadPart URLs (PUT with partNumber
+ * and uploadId in the signed query). Signing is local: whether the upload exists (for this key)
+ * is only known when storage receives the PUT, which then answers 404 NoSuchUpload.
+ */
+const partUrls: FastifyPluginAsyncTypebox = async (app) => {
+  app.post('/multipart-uploads/:uploadId/part-urls', {
+    schema: {
+      operationId: 'createPartUploadUrls',
+      tags,
+      summary: 'Sign part upload URLs',
+      description: 'Returns presigned PUT URLs for up to 1000 parts of a multipart upload after the permission service allows `write`. ' +
+        'Send each part with the `headers` given; storage answers the part\'s ETag in the ETag header (the bucket\'s CORS rule must expose it). ' +
+        'No storage call is made: an unknown uploadId is only refused by storage when a part is PUT.',
+      security: bearerAuth,
+      params: UploadParams,
+      body: PartUrlsRequest,
+      response: { 200: PartUrlsResponse, ...problemResponsesFor(...ERRORS.partUrls) }
+    }
+  }, async (request) => {
+    const { uploadId } = request.params
+    const { key, partNumbers } = request.body
+    const bucket = app.signing.resolveBucket(request.body.bucket)
+    const expiresIn = app.signing.resolveExpiresIn(request.body.expiresIn)
+    await app.requirePermission(request, 'write', bucket, key)
+
+    const signingDate = new Date() // one instant for the whole batch: every URL expires together
+    let headers: Record<string, string> = {}
+    const parts = partNumbers.map((partNumber) => {
+      const signed = app.signing.presign({ operation: 'UploadPart', bucket, key, expiresIn, partNumber, uploadId, signingDate })
+      headers = signed.signedHeaders
+      return { partNumber, url: signed.url, expiresAt: signed.expiresAt.toISOString() }
+    })
+    // Host is signed too, but every HTTP client sends it itself.
+    const { host: _host, ...mustSend } = headers
+    return { uploadId, bucket, key, expiresIn, headers: mustSend, parts }
+  })
+}
+
+export default partUrls

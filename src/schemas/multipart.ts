@@ -1,0 +1,172 @@
+import { Type, type Static } from 'typebox'
+import { BucketName, ExpiresIn, MediaType, ObjectKey } from './common.js'
+import { ETAG_PATTERN, UPLOAD_ID_MAX_LENGTH, UPLOAD_ID_PATTERN } from '../storage/multipart.js'
+import { MAX_OBJECT_SIZE, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE } from '../storage/part-size.js'
+
+/** Most part URLs one request may ask for: 1,000 URLs are ≈1 MB of JSON with R2's long upload IDs. */
+export const MAX_PART_URLS_PER_REQUEST = 1000
+
+/**
+ * Body limit of POST …/complete: 10,000 parts with ETags of up to 258 characters. The other
+ * routes keep the service-wide 64 KiB.
+ */
+export const COMPLETE_BODY_LIMIT_BYTES = 4 * 1024 * 1024
+
+export const UploadId = Type.String({
+  minLength: 1,
+  maxLength: UPLOAD_ID_MAX_LENGTH,
+  pattern: UPLOAD_ID_PATTERN,
+  description: 'The upload ID storage assigned, as returned on creation (opaque; letters, digits and . _ ~ + / = -, at most 1024). Percent-encode it in the path (a "/" as %2F).',
+  examples: ['2~eTVBiQEBslryxi-1OdiKJF7YeCFINXK']
+})
+
+export const PartNumber = Type.Integer({ minimum: 1, maximum: MAX_PARTS, description: 'Part number, 1..10000.' })
+
+export const ETag = Type.String({
+  minLength: 1,
+  maxLength: 258,
+  pattern: ETAG_PATTERN,
+  description: 'The part\'s ETag as storage returned it (the ETag header of the part PUT, or from the parts listing); quoted or not.',
+  examples: ['"5d41402abc4b2a76b9719d911017c592"']
+})
+
+export const UploadParams = Type.Object({ uploadId: UploadId })
+
+/** Query of GET …/parts and DELETE …: which object the upload belongs to. */
+export const UploadQuery = Type.Object({
+  key: ObjectKey,
+  bucket: Type.Optional(BucketName)
+}, { additionalProperties: false })
+
+export const CreateMultipartUploadRequest = Type.Object({
+  key: ObjectKey,
+  bucket: Type.Optional(BucketName),
+  contentType: MediaType,
+  size: Type.Optional(Type.Integer({
+    minimum: 0,
+    maximum: MAX_OBJECT_SIZE,
+    description: 'Size of the whole file in bytes (at most 5 TiB − 5 GiB, R2\'s limit). With it, r2-signer picks a part size (or checks the one asked for) and answers partCount.'
+  })),
+  partSize: Type.Optional(Type.Integer({
+    minimum: MIN_PART_SIZE,
+    maximum: MAX_PART_SIZE,
+    description: 'Wanted size of every part but the last, 5 MiB to 5 GiB − 5 MiB. With `size`, it must fit the file in 10,000 parts.',
+    examples: [16777216]
+  }))
+}, {
+  $id: 'CreateMultipartUploadRequest',
+  additionalProperties: false,
+  description: 'The object to upload in parts, its content type, and (best) its size.',
+  examples: [{ key: 'users/alice/videos/holiday.mp4', contentType: 'video/mp4', size: 1073741824 }]
+})
+
+export const CreateMultipartUploadResponse = Type.Object({
+  uploadId: Type.String(),
+  bucket: Type.String(),
+  key: Type.String(),
+  partSize: Type.Integer({ description: 'Upload every part with exactly this many bytes, except the last (1..partSize bytes; 0 for an empty file).' }),
+  partCount: Type.Optional(Type.Integer({ description: 'Number of parts, when `size` was given: ceil(size / partSize), at least 1.' }))
+}, {
+  $id: 'CreateMultipartUploadResponse',
+  description: 'The new upload: keep `uploadId` (e.g. in localStorage) to resume, and cut the file into `partSize` pieces.',
+  examples: [{ uploadId: '2~eTVBiQEBslryxi-1OdiKJF7YeCFINXK', bucket: 'media', key: 'users/alice/videos/holiday.mp4', partSize: 8388608, partCount: 128 }]
+})
+
+export const PartUrlsRequest = Type.Object({
+  key: ObjectKey,
+  bucket: Type.Optional(BucketName),
+  expiresIn: Type.Optional(ExpiresIn),
+  partNumbers: Type.Array(PartNumber, {
+    minItems: 1,
+    maxItems: MAX_PART_URLS_PER_REQUEST,
+    uniqueItems: true,
+    description: 'Parts to sign URLs for: unique, 1..10000, at most 1000 per request.'
+  })
+}, {
+  $id: 'PartUrlsRequest',
+  additionalProperties: false,
+  description: 'The upload\'s key and the parts to sign URLs for.',
+  examples: [{ key: 'users/alice/videos/holiday.mp4', partNumbers: [1, 2, 3, 4] }]
+})
+
+export const PartUrlsResponse = Type.Object({
+  uploadId: Type.String(),
+  bucket: Type.String(),
+  key: Type.String(),
+  expiresIn: Type.Integer({ description: 'Lifetime of every URL in seconds.' }),
+  headers: Type.Record(Type.String(), Type.String(), {
+    description: 'Headers every part PUT must send exactly as given (they are signed): `content-type: application/octet-stream`.'
+  }),
+  parts: Type.Array(Type.Object({
+    partNumber: Type.Integer(),
+    url: Type.String({ description: 'Presigned PUT URL for this part. Storage answers its ETag in the ETag header.' }),
+    expiresAt: Type.String({ format: 'date-time', description: 'When storage starts answering 403 to a PUT that starts later (RFC 3339).' })
+  }), { description: 'One URL per part number asked for, in that order.' })
+}, {
+  $id: 'PartUrlsResponse',
+  description: 'Presigned PUT URLs for parts of the upload. Each PUT sends the part\'s bytes with exactly `headers`; storage answers the part\'s ETag.',
+  examples: [{
+    uploadId: '2~eTVBiQEBslryxi-1OdiKJF7YeCFINXK',
+    bucket: 'media',
+    key: 'users/alice/videos/holiday.mp4',
+    expiresIn: 300,
+    headers: { 'content-type': 'application/octet-stream' },
+    parts: [{
+      partNumber: 1,
+      url: 'https://ACCOUNT_ID.r2.cloudflarestorage.com/media/users/alice/videos/holiday.mp4?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=…&X-Amz-Date=20260101T120000Z&X-Amz-Expires=300&X-Amz-Signature=…&X-Amz-SignedHeaders=content-type%3Bhost&partNumber=1&uploadId=2~eTVBiQEBslryxi-1OdiKJF7YeCFINXK&x-id=UploadPart',
+      expiresAt: '2026-01-01T12:05:00.000Z'
+    }]
+  }]
+})
+
+export const ListPartsResponse = Type.Object({
+  uploadId: Type.String(),
+  bucket: Type.String(),
+  key: Type.String(),
+  parts: Type.Array(Type.Object({
+    partNumber: Type.Integer(),
+    etag: Type.String(),
+    size: Type.Integer({ description: 'Bytes storage holds for this part.' })
+  }), { description: 'Every part storage holds, in part-number order.' })
+}, {
+  $id: 'ListPartsResponse',
+  description: 'The parts storage holds for the upload: upload the missing ones, then complete with these ETags.',
+  examples: [{
+    uploadId: '2~eTVBiQEBslryxi-1OdiKJF7YeCFINXK',
+    bucket: 'media',
+    key: 'users/alice/videos/holiday.mp4',
+    parts: [{ partNumber: 1, etag: '"5d41402abc4b2a76b9719d911017c592"', size: 8388608 }, { partNumber: 2, etag: '"7d793037a0760186574b0282f2f435e7"', size: 8388608 }]
+  }]
+})
+
+export const CompleteMultipartUploadRequest = Type.Object({
+  key: ObjectKey,
+  bucket: Type.Optional(BucketName),
+  parts: Type.Array(Type.Object({
+    partNumber: PartNumber,
+    etag: ETag
+  }, { additionalProperties: false }), {
+    minItems: 1,
+    maxItems: MAX_PARTS,
+    description: 'Every part of the object, in ascending partNumber order without duplicates.'
+  })
+}, {
+  $id: 'CompleteMultipartUploadRequest',
+  additionalProperties: false,
+  description: 'The upload\'s key and all its parts with the ETags storage gave them.',
+  examples: [{ key: 'users/alice/videos/holiday.mp4', parts: [{ partNumber: 1, etag: '"5d41402abc4b2a76b9719d911017c592"' }, { partNumber: 2, etag: '"7d793037a0760186574b0282f2f435e7"' }] }]
+})
+
+export const CompleteMultipartUploadResponse = Type.Object({
+  bucket: Type.String(),
+  key: Type.String(),
+  etag: Type.Optional(Type.String({ description: 'ETag of the assembled object, when storage reports one (Ceph 16 does not).' }))
+}, {
+  $id: 'CompleteMultipartUploadResponse',
+  description: 'The object exists now; the upload is gone.',
+  examples: [{ bucket: 'media', key: 'users/alice/videos/holiday.mp4', etag: '"3858f62230ac3c915f300c664312c11f-2"' }]
+})
+
+export type CreateMultipartUploadBody = Static<typeof CreateMultipartUploadRequest>
+export type PartUrlsBody = Static<typeof PartUrlsRequest>
+export type CompleteMultipartUploadBody = Static<typeof CompleteMultipartUploadRequest>
