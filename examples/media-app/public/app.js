@@ -1,0 +1,608 @@
+// Media desk: the browser side of the r2-signer example. A plain ES module, no build step.
+//
+// The page only ever talks to its own backend (/api/…) and, with the URLs the backend hands out,
+// straight to storage: uploads are PUT there, videos stream from there, PDFs open from there.
+
+const MAX_PART_ATTEMPTS = 3
+const RETRY_DELAY_MS = 400
+/** Fetch a fresh video URL when this share of its lifetime is left (at most a minute before it ends). */
+const RENEW_SHARE = 0.25
+
+const $ = (id) => document.getElementById(id)
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+const state = { user: null, files: [], tasks: null, uploading: false }
+
+// --- talking to the backend ---------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor (status, problem) {
+    super(problem.detail || problem.title || `The server answered ${status}`)
+    this.status = status
+    this.problem = problem
+  }
+}
+
+async function api (path, { method = 'GET', body } = {}) {
+  let response
+  try {
+    response = await fetch(path, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body)
+    })
+  } catch {
+    throw new ApiError(0, { title: 'The backend cannot be reached. Check your connection.' })
+  }
+  if (response.status === 204) return undefined
+  const json = await response.json().catch(() => ({}))
+  if (!response.ok) {
+    if (response.status === 401 && state.user !== null) signedOut()
+    throw new ApiError(response.status, json)
+  }
+  return json
+}
+
+/** The words a person should read for an error. */
+function explain (error) {
+  if (error instanceof ApiError && error.status === 403) return `Access denied. ${error.message}`
+  return error.message || String(error)
+}
+
+// --- formatting ------------------------------------------------------------------------------------
+
+function formatBytes (bytes) {
+  if (bytes < 1024) return `${bytes} B`
+  const units = ['KiB', 'MiB', 'GiB', 'TiB']
+  let value = bytes / 1024
+  let unit = 0
+  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit++ }
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`
+}
+
+function formatDuration (ms) {
+  const seconds = Math.max(0, Math.ceil(ms / 1000))
+  return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}`
+}
+
+function el (tag, props = {}, ...children) {
+  const node = document.createElement(tag)
+  for (const [name, value] of Object.entries(props)) {
+    if (name === 'dataset') Object.assign(node.dataset, value)
+    else if (name.startsWith('on')) node.addEventListener(name.slice(2), value)
+    else if (value !== undefined && value !== null && value !== false) node.setAttribute(name === 'className' ? 'class' : name, value === true ? '' : value)
+  }
+  node.append(...children.filter((child) => child !== undefined && child !== null))
+  return node
+}
+
+function show (node, visible) { node.hidden = !visible }
+
+function alertBox (node, kind, text) {
+  node.className = `alert ${kind}`
+  node.textContent = text
+  show(node, true)
+}
+
+// --- views and sign-in ------------------------------------------------------------------------------
+
+const VIEWS = ['upload', 'media', 'task']
+
+function route () {
+  const signedIn = state.user !== null
+  show($('booting'), false)
+  show($('tabs'), signedIn)
+  show($('account'), signedIn)
+  const view = !signedIn ? 'login' : VIEWS.includes(location.hash.slice(1)) ? location.hash.slice(1) : 'upload'
+  for (const name of ['login', ...VIEWS]) show($(`view-${name}`), name === view)
+  for (const link of document.querySelectorAll('#tabs a')) {
+    if (link.dataset.view === view) link.setAttribute('aria-current', 'page')
+    else link.removeAttribute('aria-current')
+  }
+  document.body.dataset.view = view
+  // Leaving the player: stop the sound (the URL keeps being renewed, so it resumes where it was).
+  if (view !== 'media' && !player.paused) player.pause()
+  if (view === 'task' && state.tasks === null) void loadTasks()
+}
+
+function signedIn (user) {
+  state.user = user
+  $('user-name').textContent = user
+  $('avatar').textContent = user.slice(0, 1).toUpperCase()
+  $('key-prefix').textContent = `users/${user}/`
+  $('key-input').placeholder = `users/${user}/clip.webm`
+  void loadFiles()
+  route()
+}
+
+function signedOut () {
+  state.user = null
+  state.files = []
+  state.tasks = null
+  stopVideo()
+  route()
+}
+
+$('login-form').addEventListener('submit', async (event) => {
+  event.preventDefault()
+  const user = $('login-user').value.trim()
+  show($('login-error'), false)
+  try {
+    await api('/api/login', { method: 'POST', body: { user } })
+    signedIn(user)
+  } catch (error) {
+    alertBox($('login-error'), 'error', explain(error))
+  }
+})
+
+$('logout').addEventListener('click', async () => {
+  await api('/api/logout', { method: 'POST' }).catch(() => {})
+  signedOut()
+})
+
+window.addEventListener('hashchange', route)
+
+// --- upload -----------------------------------------------------------------------------------------
+
+$('file-input').addEventListener('change', (event) => {
+  const file = event.target.files?.[0]
+  event.target.value = ''
+  if (file) void startUpload(file)
+})
+
+const dropzone = $('dropzone')
+dropzone.addEventListener('dragover', (event) => { event.preventDefault(); dropzone.classList.add('over') })
+dropzone.addEventListener('dragleave', () => dropzone.classList.remove('over'))
+dropzone.addEventListener('drop', (event) => {
+  event.preventDefault()
+  dropzone.classList.remove('over')
+  const file = event.dataTransfer?.files?.[0]
+  if (file) void startUpload(file)
+})
+
+/** The status panel of the upload in progress. */
+function uploadPanel (file) {
+  const panel = $('upload-status')
+  const started = performance.now()
+  let total = file.size
+  panel.dataset.state = 'uploading'
+  show(panel, true)
+  show($('upload-message'), false)
+  show($('upload-parts'), false)
+  show($('upload-parts-note'), false)
+  $('upload-parts').replaceChildren()
+  $('upload-name').textContent = file.name
+  const badge = (text, kind) => { $('upload-badge').textContent = text; $('upload-badge').className = `badge ${kind}` }
+  badge('Preparing', 'neutral')
+
+  const ui = {
+    progress (loaded) {
+      const share = total === 0 ? 1 : Math.min(1, loaded / total)
+      const percent = Math.floor(share * 100)
+      $('upload-bar').style.width = `${share * 100}%`
+      $('upload-progress').setAttribute('aria-valuenow', String(percent))
+      $('upload-percent').textContent = `${percent} %`
+      const seconds = (performance.now() - started) / 1000
+      const speed = seconds > 0.2 ? ` · ${formatBytes(loaded / seconds)}/s` : ''
+      $('upload-detail').textContent = `${formatBytes(loaded)} of ${formatBytes(total)}${speed}`
+    },
+    single () { badge('Uploading', 'active') },
+    multipart (count, partSize, concurrency) {
+      badge(`Multipart · ${count} parts`, 'active')
+      const parts = $('upload-parts')
+      for (let n = 1; n <= count; n++) {
+        parts.append(el('li', { dataset: { part: String(n), state: 'waiting', attempts: '0' }, title: `Part ${n} · ${formatBytes(Math.min(partSize, file.size - (n - 1) * partSize))}` }, String(n)))
+      }
+      show(parts, true)
+      $('upload-parts-note').textContent = `${count} parts of ${formatBytes(partSize)}, sent ${concurrency} at a time`
+      show($('upload-parts-note'), true)
+    },
+    part (n, partState, attempts) {
+      const item = $('upload-parts').querySelector(`[data-part="${n}"]`)
+      item.dataset.state = partState
+      item.dataset.attempts = String(attempts)
+      item.title = `Part ${n} · ${partState}${attempts > 1 ? ` (attempt ${attempts})` : ''}`
+      const retried = [...$('upload-parts').children].filter((li) => li.dataset.state === 'retrying' || Number(li.dataset.attempts) > 1).length
+      if (retried > 0) $('upload-parts-note').textContent = `${$('upload-parts').children.length} parts, ${retried} sent again after a failure`
+    },
+    finishing () { badge('Finishing', 'active'); $('upload-detail').textContent = 'Storage is assembling the parts…' },
+    complete (saved) {
+      total = saved.size
+      ui.progress(saved.size)
+      panel.dataset.state = 'complete'
+      badge('Complete', 'success')
+      $('upload-detail').textContent = `${formatBytes(saved.size)} in ${((performance.now() - started) / 1000).toFixed(1)} s`
+      const message = $('upload-message')
+      alertBox(message, 'success', '')
+      message.append(el('strong', {}, 'Upload complete. '), `Storage confirmed ${formatBytes(saved.size)} at `, el('code', {}, saved.key), '.')
+      if (saved.contentType.startsWith('video/')) {
+        message.append(' ', el('a', { href: '#media', onclick: () => { void openVideo(saved.key, { autoplay: true }) } }, 'Play it'))
+      }
+    },
+    fail (error) {
+      panel.dataset.state = 'error'
+      badge('Failed', 'danger')
+      alertBox($('upload-message'), 'error', `Upload failed: ${explain(error)}`)
+    }
+  }
+  return ui
+}
+
+async function startUpload (file) {
+  if (state.uploading) return
+  state.uploading = true
+  dropzone.classList.add('busy')
+  $('file-input').disabled = true
+  const ui = uploadPanel(file)
+  try {
+    const plan = await api('/api/uploads', {
+      method: 'POST',
+      body: { name: file.name, contentType: file.type || 'application/octet-stream', size: file.size }
+    })
+    const saved = plan.mode === 'single' ? await uploadSingle(file, plan, ui) : await uploadMultipart(file, plan, ui)
+    ui.complete(saved)
+    state.files = [saved, ...state.files.filter((f) => f.key !== saved.key)]
+    renderFiles()
+  } catch (error) {
+    ui.fail(error)
+  } finally {
+    state.uploading = false
+    dropzone.classList.remove('busy')
+    $('file-input').disabled = false
+  }
+}
+
+/** One PUT with the presigned URL; storage answers 200 once it holds the whole file. */
+async function uploadSingle (file, plan, ui) {
+  ui.single()
+  ui.progress(0)
+  await put(plan.url, file, plan.headers, (loaded) => ui.progress(loaded)).done
+  // Storage confirmed; the backend checks it too before recording the file.
+  const { file: saved } = await api('/api/files', { method: 'POST', body: { key: plan.key } })
+  return saved
+}
+
+/**
+ * Multipart: every part but the last is exactly partSize bytes; `concurrency` parts are in flight
+ * at a time, each with a URL fetched just before it is sent (so slow uploads never hold a stale
+ * one), and a failed part is sent again up to MAX_PART_ATTEMPTS times. Storage assembles the
+ * object on "complete"; if anything fails for good the upload is aborted so storage frees the parts.
+ */
+async function uploadMultipart (file, plan, ui) {
+  const { uploadId, key, partSize } = plan
+  const count = Math.max(1, Math.ceil(file.size / partSize))
+  const base = `/api/uploads/${encodeURIComponent(uploadId)}`
+  const loaded = new Array(count + 1).fill(0)
+  const etags = []
+  const inFlight = new Set()
+  let next = 1
+  let failed = false
+  const concurrency = Math.min(plan.concurrency ?? 3, count)
+  ui.multipart(count, partSize, concurrency)
+  ui.progress(0)
+  const report = () => ui.progress(loaded.reduce((a, b) => a + b, 0))
+
+  async function sendPart (n) {
+    const blob = file.slice((n - 1) * partSize, Math.min(n * partSize, file.size))
+    for (let attempt = 1; ; attempt++) {
+      ui.part(n, 'uploading', attempt)
+      try {
+        const { headers, parts: [signed] } = await api(`${base}/part-urls`, { method: 'POST', body: { key, partNumbers: [n] } })
+        const request = put(signed.url, blob, headers, (bytes) => { loaded[n] = bytes; report() })
+        inFlight.add(request)
+        const xhr = await request.done.finally(() => inFlight.delete(request))
+        const etag = xhr.getResponseHeader('ETag')
+        if (!etag) {
+          const error = new Error('storage did not expose the ETag header: the bucket CORS rule must list it in ExposeHeaders (npm run cors:apply)')
+          error.fatal = true
+          throw error
+        }
+        loaded[n] = blob.size
+        report()
+        ui.part(n, 'done', attempt)
+        return etag
+      } catch (error) {
+        loaded[n] = 0
+        report()
+        const permanent = error.fatal || failed || (error instanceof ApiError && error.status >= 400 && error.status < 500)
+        if (permanent || attempt >= MAX_PART_ATTEMPTS) {
+          ui.part(n, 'failed', attempt)
+          throw error
+        }
+        ui.part(n, 'retrying', attempt)
+        await sleep(RETRY_DELAY_MS * attempt)
+      }
+    }
+  }
+
+  async function worker () {
+    while (!failed && next <= count) {
+      const n = next++
+      etags[n] = await sendPart(n)
+    }
+  }
+
+  try {
+    await Promise.all(Array.from({ length: concurrency }, worker))
+  } catch (error) {
+    failed = true
+    for (const request of inFlight) request.abort()
+    await api(`${base}?key=${encodeURIComponent(key)}`, { method: 'DELETE' }).catch(() => {})
+    throw error
+  }
+  ui.finishing()
+  const parts = etags.map((etag, partNumber) => ({ partNumber, etag })).filter((part) => part.etag !== undefined)
+  const { file: saved } = await api(`${base}/complete`, { method: 'POST', body: { key, parts } })
+  return saved
+}
+
+/**
+ * A PUT with XMLHttpRequest, which (unlike fetch) reports upload progress. `headers` are the ones
+ * r2-signer signed; the browser sets Content-Length itself.
+ */
+function put (url, body, headers, onProgress) {
+  const xhr = new XMLHttpRequest()
+  const done = new Promise((resolve, reject) => {
+    xhr.open('PUT', url)
+    for (const [name, value] of Object.entries(headers)) {
+      if (name !== 'content-length' && name !== 'host') xhr.setRequestHeader(name, value)
+    }
+    xhr.upload.addEventListener('progress', (event) => onProgress(event.loaded))
+    xhr.addEventListener('load', () => {
+      if (xhr.status === 200) resolve(xhr)
+      else reject(new Error(`storage answered ${xhr.status}${xhr.status === 403 ? ' (the URL expired or does not match the upload)' : ''}`))
+    })
+    xhr.addEventListener('error', () => reject(new Error('the connection to storage failed (or the bucket CORS rule does not allow this page)')))
+    xhr.addEventListener('abort', () => reject(new Error('cancelled')))
+    xhr.send(body)
+  })
+  return { done, abort: () => xhr.abort() }
+}
+
+// --- files ------------------------------------------------------------------------------------------
+
+async function loadFiles () {
+  try {
+    state.files = (await api('/api/files')).files
+  } catch {
+    state.files = []
+  }
+  renderFiles()
+}
+
+function fileIcon (contentType) {
+  if (contentType.startsWith('video/')) return 'video'
+  if (contentType === 'application/pdf') return 'pdf'
+  if (contentType.startsWith('image/')) return 'image'
+  return 'file'
+}
+
+function renderFiles () {
+  const list = $('file-list')
+  list.replaceChildren(...state.files.map((file) => el('li', { dataset: { key: file.key } },
+    el('span', { className: `file-icon ${fileIcon(file.contentType)}`, 'aria-hidden': 'true' }),
+    el('span', { className: 'file-main' },
+      el('span', { className: 'file-name' }, file.name),
+      el('span', { className: 'muted small' }, `${formatBytes(file.size)} · ${file.contentType} · ${new Date(file.uploadedAt).toLocaleTimeString()}`)),
+    file.contentType.startsWith('video/')
+      ? el('a', { className: 'button small secondary', href: '#media', onclick: () => { void openVideo(file.key, { autoplay: true }) } }, 'Play')
+      : el('button', { type: 'button', className: 'small secondary', onclick: () => void openFile(file.key) }, 'Open')
+  )))
+  show($('file-empty'), state.files.length === 0)
+
+  const videos = state.files.filter((file) => file.contentType.startsWith('video/'))
+  $('video-list').replaceChildren(...videos.map((file) => el('li', { dataset: { key: file.key }, className: media?.key === file.key ? 'current' : undefined },
+    el('button', { type: 'button', className: 'file-row', onclick: () => void openVideo(file.key, { autoplay: true }) },
+      el('span', { className: 'file-icon video', 'aria-hidden': 'true' }),
+      el('span', { className: 'file-main' },
+        el('span', { className: 'file-name' }, file.name),
+        el('span', { className: 'muted small' }, formatBytes(file.size)))))))
+  show($('video-empty'), videos.length === 0)
+}
+
+async function openFile (key) {
+  const tab = window.open('about:blank', '_blank')
+  try {
+    const { url } = await api(`/api/media-url?key=${encodeURIComponent(key)}`)
+    if (tab) tab.location.href = url
+  } catch (error) {
+    tab?.close()
+    alertBox($('upload-message'), 'error', explain(error))
+    show($('upload-status'), true)
+  }
+}
+
+// --- media ------------------------------------------------------------------------------------------
+
+const player = $('player')
+/** The video being shown: { key, url, expiresIn, expiresAtLocal, refreshes, recoveries }. */
+let media = null
+let renewTimer = null
+
+async function openVideo (key, { autoplay = false } = {}) {
+  location.hash = '#media'
+  show($('media-error'), false)
+  let signed
+  try {
+    signed = await api(`/api/media-url?key=${encodeURIComponent(key)}`)
+  } catch (error) {
+    stopVideo()
+    alertBox($('media-error'), 'error', explain(error))
+    $('media-title').textContent = key.split('/').pop()
+    return
+  }
+  media = { key, refreshes: 0, recoveries: 0 }
+  setVideoUrl(signed)
+  player.src = signed.url
+  player.dataset.key = key
+  player.dataset.refreshes = '0'
+  show($('player-empty'), false)
+  player.classList.add('ready')
+  $('media-title').textContent = key.split('/').pop()
+  $('media-source').textContent = `Streaming from ${new URL(signed.url).host} (storage), not from this app's server`
+  renderFiles()
+  if (autoplay) player.play().catch(() => {}) // the browser may want a click first; the controls are there
+}
+
+/** Remembers a freshly signed URL and plans the next renewal before it runs out. */
+function setVideoUrl (signed) {
+  // The local clock may differ from the server's: count from now with the URL's lifetime.
+  media.url = signed.url
+  media.expiresIn = signed.expiresIn
+  media.expiresAtLocal = Date.now() + signed.expiresIn * 1000
+  clearTimeout(renewTimer)
+  const margin = Math.min(60, signed.expiresIn * RENEW_SHARE) * 1000
+  renewTimer = setTimeout(() => void renewVideoUrl(), Math.max(0, signed.expiresIn * 1000 - margin))
+  tick()
+}
+
+/**
+ * Swaps in a fresh URL before the old one expires, so the next Range request the player makes
+ * is signed: same position, same paused/playing state, same speed.
+ */
+async function renewVideoUrl () {
+  const current = media
+  if (current === null) return
+  let signed
+  try {
+    signed = await api(`/api/media-url?key=${encodeURIComponent(current.key)}`)
+  } catch (error) {
+    if (media === current) alertBox($('media-error'), 'error', `Could not renew the video link: ${explain(error)}`)
+    return
+  }
+  if (media !== current) return
+  const position = player.currentTime
+  const paused = player.paused
+  const rate = player.playbackRate
+  current.refreshes++
+  setVideoUrl(signed)
+  player.dataset.refreshes = String(current.refreshes)
+  player.addEventListener('loadedmetadata', () => {
+    player.currentTime = position
+    player.playbackRate = rate
+    if (!paused) player.play().catch(() => {})
+  }, { once: true })
+  player.src = signed.url
+}
+
+// A link that expired anyway (e.g. the laptop slept through the renewal): renew and carry on, twice at most.
+player.addEventListener('error', () => {
+  if (media === null || media.recoveries >= 2) {
+    if (media !== null) alertBox($('media-error'), 'error', 'The video could not be loaded from storage.')
+    return
+  }
+  media.recoveries++
+  void renewVideoUrl()
+})
+
+function stopVideo () {
+  media = null
+  clearTimeout(renewTimer)
+  player.removeAttribute('src')
+  player.load()
+  player.classList.remove('ready')
+  delete player.dataset.key
+  show($('player-empty'), true)
+  show($('media-badge'), false)
+  $('media-title').textContent = 'No video selected'
+  $('media-source').textContent = ''
+}
+
+$('key-form').addEventListener('submit', (event) => {
+  event.preventDefault()
+  const key = $('key-input').value.trim()
+  if (key) void openVideo(key)
+})
+
+// --- tasks ------------------------------------------------------------------------------------------
+
+let task = null
+
+async function loadTasks () {
+  try {
+    state.tasks = (await api('/api/v1/tasks')).tasks
+  } catch {
+    state.tasks = []
+  }
+  $('task-list').replaceChildren(...state.tasks.map((item) => el('li', {},
+    el('button', { type: 'button', className: 'task-row', dataset: { task: item.taskId }, onclick: () => void openTask(item.taskId) },
+      el('span', { className: 'file-icon pdf', 'aria-hidden': 'true' }),
+      el('span', { className: 'file-main' },
+        el('span', { className: 'file-name' }, item.title),
+        el('span', { className: 'muted small' }, item.taskId))))))
+  show($('task-empty'), state.tasks.length === 0)
+  if (task === null && state.tasks.length > 0) void openTask(state.tasks[0].taskId)
+}
+
+async function openTask (taskId) {
+  for (const row of document.querySelectorAll('.task-row')) row.classList.toggle('current', row.dataset.task === taskId)
+  let details
+  try {
+    details = await api(`/api/v1/tasks/${encodeURIComponent(taskId)}`)
+  } catch (error) {
+    show($('task-card'), false)
+    show($('task-placeholder'), true)
+    $('task-placeholder').replaceChildren(el('p', { className: 'alert error' }, explain(error)))
+    return
+  }
+  task = { ...details, expiresAtLocal: Date.now() + details.expiresIn * 1000 }
+  $('task-id').textContent = `Task ${details.taskId}`
+  $('task-title').textContent = details.title
+  $('task-summary').textContent = details.summary ?? ''
+  const link = $('task-pdf')
+  link.href = details.descriptionPdfUrl
+  link.classList.remove('expired')
+  link.removeAttribute('aria-disabled')
+  link.textContent = 'Open description (PDF)'
+  $('task-preview').src = details.descriptionPdfUrl
+  show($('task-renew'), false)
+  show($('task-card'), true)
+  show($('task-placeholder'), false)
+  $('task-card').dataset.state = 'fresh'
+  tick()
+}
+
+$('task-renew').addEventListener('click', () => { if (task) void openTask(task.taskId) })
+
+// --- link countdowns ----------------------------------------------------------------------------
+
+function tick () {
+  const now = Date.now()
+  if (media !== null) {
+    const left = media.expiresAtLocal - now
+    const badge = $('media-badge')
+    badge.textContent = `Link valid ${formatDuration(left)}${media.refreshes > 0 ? ` · renewed ${media.refreshes}×` : ''}`
+    badge.className = `badge ${left < media.expiresIn * 1000 * RENEW_SHARE ? 'warning' : 'success'}`
+    show(badge, true)
+  }
+  if (task !== null) {
+    const left = task.expiresAtLocal - now
+    const countdown = $('task-countdown')
+    if (left > 0) {
+      countdown.textContent = `Link valid for ${formatDuration(left)}`
+      countdown.className = `countdown ${left < 30_000 ? 'warning' : ''}`
+    } else if ($('task-card').dataset.state !== 'expired') {
+      // The URL now gets 403 from storage: say so instead of offering a dead link.
+      $('task-card').dataset.state = 'expired'
+      const link = $('task-pdf')
+      link.removeAttribute('href')
+      link.setAttribute('aria-disabled', 'true')
+      link.classList.add('expired')
+      link.textContent = 'Link expired'
+      countdown.textContent = 'Links to the PDF are short-lived. Get a new one to open it again.'
+      countdown.className = 'countdown muted'
+      show($('task-renew'), true)
+    }
+  }
+}
+setInterval(tick, 1000)
+
+// --- start ------------------------------------------------------------------------------------------
+
+try {
+  const { user } = await api('/api/me')
+  if (user) signedIn(user)
+  else route()
+} catch {
+  route()
+}
