@@ -1,0 +1,29 @@
+# syntax=docker/dockerfile:1
+# r2-signer: a stateless container; configuration comes from the environment only
+# (secrets as variables or as NAME_FILE files), nothing secret is baked into the image.
+# test/dockerfile.test.ts replays these COPY/RUN steps without a Docker engine: keep to
+# plain COPY, WORKDIR, ENV and `npm …` RUN steps, or teach the test the new instruction.
+
+# ---- build: dev dependencies + TypeScript → dist/ ----
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# No install scripts: nothing needs one to compile or run (the only one, esbuild's, checks its binary).
+# The npm cache lives in a BuildKit cache mount, never in a layer.
+RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+# ---- runtime: production dependencies + dist/ only ----
+FROM node:20-bookworm-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+COPY --from=build /app/dist ./dist
+# The image's unprivileged user (uid 1000): the app needs no write access anywhere.
+USER node
+EXPOSE 8080
+# Node itself is PID 1 and handles SIGTERM (graceful shutdown, SHUTDOWN_TIMEOUT_MS).
+CMD ["node", "dist/server.js"]

@@ -1,0 +1,92 @@
+import fp from 'fastify-plugin'
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
+
+/**
+ * Prometheus metrics. Every app instance has its own Registry (tests build many
+ * apps in one process; nothing is registered in prom-client's global registry).
+ * Process metrics (CPU, memory, event loop lag, GC) describe the process, not an
+ * app, so they are collected once per process and merged into every scrape.
+ *
+ * Labels are bounded: route templates (never raw paths), methods, statuses,
+ * signing operations and permission outcomes. No subject, key or bucket.
+ */
+export interface Metrics {
+  registry: Registry
+  httpRequestDuration: Histogram<'method' | 'route' | 'status'>
+  signedUrls: Counter<'operation'>
+  permissionChecks: Counter<'outcome'>
+  permissionCheckDuration: Histogram<'outcome'>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: Metrics
+  }
+}
+
+/** Signing is microseconds, a request is dominated by the permission check: 1 ms .. 10 s. */
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+let processRegistry: Registry | undefined
+
+/** One registry of default metrics per process (their collectors hook process-wide observers). */
+function processMetrics (): Registry {
+  if (processRegistry === undefined) {
+    processRegistry = new Registry()
+    collectDefaultMetrics({ register: processRegistry })
+  }
+  return processRegistry
+}
+
+export function createMetrics (): Metrics {
+  const registry = new Registry()
+  return {
+    registry,
+    httpRequestDuration: new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP requests by method, route template and status, with their duration.',
+      labelNames: ['method', 'route', 'status'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers: [registry]
+    }),
+    signedUrls: new Counter({
+      name: 'r2signer_signed_urls_total',
+      help: 'Presigned URLs issued, by S3 operation.',
+      labelNames: ['operation'] as const,
+      registers: [registry]
+    }),
+    permissionChecks: new Counter({
+      name: 'r2signer_permission_checks_total',
+      help: 'Permission service checks by outcome (allowed, denied, unauthenticated, unavailable).',
+      labelNames: ['outcome'] as const,
+      registers: [registry]
+    }),
+    permissionCheckDuration: new Histogram({
+      name: 'r2signer_permission_check_duration_seconds',
+      help: 'Duration of permission service checks, by outcome.',
+      labelNames: ['outcome'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers: [registry]
+    })
+  }
+}
+
+/** The text exposition of the process metrics and the app's own, for GET /metrics (src/routes/metrics.ts). */
+export async function scrape (metrics: Metrics): Promise<{ contentType: string, text: string }> {
+  const merged = Registry.merge([processMetrics(), metrics.registry])
+  return { contentType: merged.contentType, text: await merged.metrics() }
+}
+
+export default fp(async function metricsPlugin (app) {
+  const metrics = createMetrics()
+  app.decorate('metrics', metrics)
+
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.httpRequestDuration.observe({
+      method: request.method,
+      // The route template keeps cardinality bounded: unknown paths all count as "unmatched".
+      route: request.routeOptions.url ?? 'unmatched',
+      status: String(reply.statusCode)
+    }, reply.elapsedTime / 1000)
+  })
+}, { name: 'metrics' })
