@@ -5,11 +5,19 @@ import configPlugin from './config/plugin.js'
 import authPlugin from './auth/plugin.js'
 import permissionsPlugin from './permissions/plugin.js'
 import signingPlugin from './signing/plugin.js'
+import multipartPlugin from './storage/plugin.js'
+import { UPLOAD_ID_MAX_LENGTH } from './storage/multipart.js'
 import errorHandling from './http/error-handler.js'
 import requestLogging, { requestIdOptions } from './http/request-logging.js'
+import connectionDraining from './http/connection-draining.js'
 import { ajvOptions } from './http/ajv.js'
 import { loggerOptions } from './logging.js'
+import openapiPlugin from './openapi/plugin.js'
 import healthRoutes from './routes/health.js'
+import metricsPlugin from './metrics/plugin.js'
+import readinessPlugin from './readiness/plugin.js'
+import readinessRoutes from './routes/readiness.js'
+import metricsRoutes from './routes/metrics.js'
 import v1Routes from './routes/v1/index.js'
 
 export interface BuildAppOptions {
@@ -17,6 +25,8 @@ export interface BuildAppOptions {
   env: RawEnv
   /** Log destination (tests capture logs here); stdout by default. */
   logStream?: DestinationStream
+  /** The clock /readyz compares with storage's Date header; tests inject a skewed one. Date.now by default. */
+  now?: () => number
 }
 
 /** Request bodies are small JSON documents; anything bigger is a mistake or an attack. */
@@ -26,26 +36,39 @@ const BODY_LIMIT_BYTES = 64 * 1024
  * Composes the service: configuration first (it fails fast), then the cross-cutting
  * HTTP pieces, the domain plugins (auth, permissions, signing), and the routes.
  */
-export async function buildApp ({ env, logStream }: BuildAppOptions): Promise<FastifyInstance> {
+export async function buildApp ({ env, logStream, now }: BuildAppOptions): Promise<FastifyInstance> {
   const logger = loggerOptions(env.LOG_LEVEL)
   const app: FastifyInstance = Fastify({
     logger: logStream === undefined ? logger : { ...logger, stream: logStream },
     ...requestIdOptions(),
     bodyLimit: BODY_LIMIT_BYTES,
     ajv: ajvOptions,
-    return503OnClosing: true
+    return503OnClosing: true,
+    // The router refuses longer path parameters (414; default limit 100). R2's multipart upload IDs run
+    // to hundreds of characters; IDs over the schema's limit but under this one get a precise 400.
+    routerOptions: { maxParamLength: 4 * UPLOAD_ID_MAX_LENGTH }
   })
   // Only JSON bodies: Fastify's built-in text/plain parser would turn a 415 into a confusing 400.
   app.removeContentTypeParser('text/plain')
 
   await app.register(configPlugin, { env })
+  // Before the plugins it instruments (permissions, signing) and before any route.
+  await app.register(metricsPlugin)
   await app.register(errorHandling)
   await app.register(authPlugin)
   await app.register(permissionsPlugin)
   await app.register(requestLogging)
+  await app.register(connectionDraining)
   await app.register(signingPlugin)
+  await app.register(multipartPlugin)
+
+  // Before the routes: it collects them for the OpenAPI document as they are added.
+  await app.register(openapiPlugin)
+  await app.register(readinessPlugin, { now })
 
   await app.register(healthRoutes)
+  await app.register(readinessRoutes)
+  await app.register(metricsRoutes)
   await app.register(v1Routes, { prefix: '/v1' })
   return app
 }

@@ -31,6 +31,12 @@ declare module 'fastify' {
 
 const REALM = 'Bearer realm="r2-signer"'
 const JWKS_TIMEOUT_MS = 5_000
+/**
+ * Longest a verified token is remembered (exp usually ends it sooner). In JWKS mode the key is
+ * still resolved on every request, before the cache is consulted, so a withdrawn key is refused as
+ * soon as get-jwks drops it (within its 10-minute TTL), whatever this cache holds.
+ */
+const JWT_CACHE_TTL_MS = 5 * 60_000
 
 /**
  * Verifies `Authorization: Bearer <JWT>` with @fastify/jwt (fast-jwt).
@@ -63,17 +69,26 @@ function jwtPluginOptions (config: JwtConfig): FastifyJWTOptions {
     // fast-jwt checks iss/aud only when present: require them whenever they are enforced.
     requiredClaims: ['sub', 'exp', ...(config.issuer !== undefined ? ['iss'] : []), ...(config.audience !== undefined ? ['aud'] : [])],
     ...(config.issuer !== undefined && { allowedIss: config.issuer }),
-    ...(config.audience !== undefined && { allowedAud: config.audience })
+    ...(config.audience !== undefined && { allowedAud: config.audience }),
+    // fast-jwt's verified-token cache (LRU, keyed by the token's SHA-2 hash): a repeat skips the
+    // signature check (HS256 7 µs, ES256 ≈70, RS256 up to 94); the verifier then costs ≈3 µs, ≈7 µs
+    // through request.jwtVerify (which decodes the token first). An entry never outlives the token's
+    // exp (or nbf before it); failures are not cached (errorCacheTTL stays fast-jwt's default, -1, since
+    // verify is given).
+    ...(config.cacheMaxEntries > 0 && { cache: config.cacheMaxEntries, cacheTTL: JWT_CACHE_TTL_MS })
   }
+  // A cache hit returns the same payload object to every request with that token: make it read-only.
+  // (sub and exp are required claims, so the verified payload is a UserClaims.)
+  const formatUser = (payload: object): UserClaims => Object.freeze(payload) as UserClaims
   switch (config.kind) {
     case 'secret':
-      return { secret: config.secret, verify }
+      return { secret: config.secret, verify, formatUser }
     case 'public-key':
-      return { secret: { public: config.publicKey, private: '' }, verify }
+      return { secret: { public: config.publicKey, private: '' }, verify, formatUser }
     case 'jwks':
       // @fastify/jwt calls a function secret as (request, decodedToken); its types only describe one argument.
       // decode.complete: the key resolver needs the token header (kid, alg), not just the payload.
-      return { secret: jwksKeyResolver(config.jwksUrl) as unknown as FastifyJWTOptions['secret'], decode: { complete: true }, verify }
+      return { secret: jwksKeyResolver(config.jwksUrl) as unknown as FastifyJWTOptions['secret'], decode: { complete: true }, verify, formatUser }
   }
 }
 
@@ -86,6 +101,9 @@ function jwksKeyResolver (jwksUrl: URL) {
     // A JWKS endpoint that accepts but never answers must not hold requests: bound every phase.
     fetchOptions: { dispatcher: new Agent({ connect: { timeout: JWKS_TIMEOUT_MS }, headersTimeout: JWKS_TIMEOUT_MS, bodyTimeout: JWKS_TIMEOUT_MS }) } as object
   })
+  // get-jwks hands out the same object for a cached key: convert each one once (an EC key takes
+  // ≈130 µs, which every request would pay before the verified-token cache is even consulted).
+  const pems = new WeakMap<JsonWebKey, string>()
   return async (_request: FastifyRequest, token: { header: { kid?: string, alg?: string } }): Promise<string> => {
     const { kid, alg } = token.header
     if (typeof kid !== 'string' || typeof alg !== 'string') throw invalidToken('The token header has no kid or alg.')
@@ -96,6 +114,8 @@ function jwksKeyResolver (jwksUrl: URL) {
       if ((error as { code?: string }).code === 'JWK_NOT_FOUND') throw invalidToken('The token was signed by an unknown key.')
       throw new HttpProblem('TOKEN_KEYS_UNAVAILABLE', 'The token signing keys could not be fetched.', { 'retry-after': '5' })
     }
+    const known = pems.get(jwk)
+    if (known !== undefined) return known
     // node:crypto instead of get-jwks' jwk-to-pem: it also reads Ed25519 (OKP) keys.
     let key: KeyObject
     try {
@@ -106,7 +126,9 @@ function jwksKeyResolver (jwksUrl: URL) {
     if (key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) {
       throw invalidToken('The token was signed by an RSA key shorter than 2048 bits.')
     }
-    return key.export({ type: 'spki', format: 'pem' }).toString()
+    const pem = key.export({ type: 'spki', format: 'pem' }).toString()
+    pems.set(jwk, pem)
+    return pem
   }
 }
 

@@ -7,10 +7,16 @@ export interface Config {
   host: string
   port: number
   logLevel: (typeof LOG_LEVELS)[number]
+  /** Swagger UI at /docs (the raw document at /openapi.json is always served). */
+  docs: { enabled: boolean }
   storage: StorageConfig
   signedUrls: { defaultTtlSeconds: number, maxTtlSeconds: number }
   jwt: JwtConfig
-  permissions: { url: string, timeoutMs: number }
+  permissions: PermissionsConfig
+  /** GET /metrics: served when enabled; a bearer token is required when `token` is set. */
+  metrics: { enabled: boolean, token?: string }
+  /** On SIGTERM/SIGINT, in-flight requests get this long before the process exits anyway. */
+  shutdown: { timeoutMs: number }
 }
 
 export interface StorageConfig {
@@ -19,6 +25,8 @@ export interface StorageConfig {
   accessKeyId: string
   secretAccessKey: string
   forcePathStyle: boolean
+  /** Timeout of one control-plane request to storage (S3_TIMEOUT_MS); signing never calls storage. */
+  timeoutMs: number
   defaultBucket: string
   allowedBuckets: ReadonlySet<string>
 }
@@ -30,7 +38,21 @@ export type JwtKeySource =
   | { kind: 'public-key', publicKey: string, algorithms: [JwtAlgorithm] }
   | { kind: 'jwks', jwksUrl: URL, algorithms: JwtAlgorithm[] }
 
-export type JwtConfig = JwtKeySource & { issuer?: string, audience?: string }
+export type JwtConfig = JwtKeySource & {
+  issuer?: string
+  audience?: string
+  /** Verified tokens remembered by fast-jwt (never past `exp`); 0: every request verifies. */
+  cacheMaxEntries: number
+}
+
+export interface PermissionsConfig {
+  url: string
+  /** Bounds each whole check (waiting for a socket, connecting, headers and body). */
+  timeoutMs: number
+  maxConnections: number
+  /** Decision cache: entries (0 disables it and single flight), cap on the service's max-age. */
+  cache: { maxEntries: number, maxTtlSeconds: number }
+}
 
 export type RawEnv = Record<string, string | undefined>
 
@@ -122,6 +144,7 @@ export function deriveConfig (env: Env): Config {
     host: env.HOST,
     port: env.PORT,
     logLevel: env.LOG_LEVEL,
+    docs: { enabled: env.DOCS_ENABLED },
     storage: {
       // S3_ENDPOINT wins over R2_ACCOUNT_ID, so R2 jurisdiction endpoints (e.g. ACCOUNT.eu.r2…) can be named.
       endpoint: env.S3_ENDPOINT !== undefined
@@ -131,12 +154,20 @@ export function deriveConfig (env: Env): Config {
       accessKeyId: env.S3_ACCESS_KEY_ID,
       secretAccessKey: env.S3_SECRET_ACCESS_KEY,
       forcePathStyle: env.S3_FORCE_PATH_STYLE,
+      timeoutMs: env.S3_TIMEOUT_MS,
       defaultBucket: env.S3_BUCKET,
       allowedBuckets: new Set([env.S3_BUCKET, ...splitList(env.S3_ALLOWED_BUCKETS)])
     },
     signedUrls: { defaultTtlSeconds: env.SIGNED_URL_TTL_SECONDS, maxTtlSeconds: env.SIGNED_URL_MAX_TTL_SECONDS },
-    jwt: { ...jwtKeySource(env), issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE },
-    permissions: { url: env.PERMISSIONS_URL, timeoutMs: env.PERMISSIONS_TIMEOUT_MS }
+    jwt: { ...jwtKeySource(env), issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE, cacheMaxEntries: env.JWT_CACHE_MAX_ENTRIES },
+    permissions: {
+      url: env.PERMISSIONS_URL,
+      timeoutMs: env.PERMISSIONS_TIMEOUT_MS,
+      maxConnections: env.PERMISSIONS_MAX_CONNECTIONS,
+      cache: { maxEntries: env.PERMISSIONS_CACHE_MAX_ENTRIES, maxTtlSeconds: env.PERMISSIONS_CACHE_MAX_TTL_SECONDS }
+    },
+    metrics: { enabled: env.METRICS_ENABLED, token: env.METRICS_TOKEN },
+    shutdown: { timeoutMs: env.SHUTDOWN_TIMEOUT_MS }
   }
 }
 
@@ -192,14 +223,18 @@ function splitList (value: string | undefined): string[] {
 
 interface AjvError { instancePath: string, keyword: string, message?: string, params: Record<string, unknown> }
 
-/** Turns @fastify/env's Ajv errors into one ConfigError, a variable once each (Ajv never echoes values). */
-export function toConfigError (error: unknown): Error {
+/**
+ * Turns @fastify/env's Ajv errors into one ConfigError, a variable once each (Ajv never echoes values).
+ * Problems found before validation (secret files) come first; a variable whose `NAME_FILE` failed is
+ * not reported again as missing.
+ */
+export function toConfigError (error: unknown, before: { problems: Array<[string, string]>, unresolved: ReadonlySet<string> } = { problems: [], unresolved: new Set() }): Error {
   const ajvErrors = (error as { errors?: AjvError[] }).errors
   if (!Array.isArray(ajvErrors)) return error as Error
-  const problems = new Map<string, string>()
+  const problems = new Map<string, string>(before.problems)
   for (const e of ajvErrors) {
     const name = e.keyword === 'required' ? String(e.params.missingProperty) : e.instancePath.replace(/^\//, '')
-    if (!problems.has(name)) problems.set(name, describeAjvError(e))
+    if (!problems.has(name) && !before.unresolved.has(name)) problems.set(name, describeAjvError(e))
   }
   return new ConfigError([...problems])
 }

@@ -27,6 +27,8 @@ export const EnvSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
   HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
   LOG_LEVEL: Type.Enum(LOG_LEVELS, { default: 'info' }),
+  /** Interactive API docs at /docs (swagger UI); `npm run dev` turns them on. */
+  DOCS_ENABLED: Type.Boolean({ default: false }),
 
   S3_ENDPOINT: Type.Optional(Type.String({ minLength: 1 })),
   R2_ACCOUNT_ID: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{32}$' })),
@@ -36,6 +38,8 @@ export const EnvSchema = Type.Object({
   S3_BUCKET: Type.String({ pattern: BUCKET_NAME_PATTERN }),
   S3_ALLOWED_BUCKETS: Type.Optional(Type.String()),
   S3_FORCE_PATH_STYLE: Type.Boolean({ default: true }),
+  /** Timeout of one control-plane call to storage (multipart create/list/complete/abort); one retry. */
+  S3_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120000, default: 10000 }),
 
   SIGNED_URL_TTL_SECONDS: TtlSeconds(300),
   SIGNED_URL_MAX_TTL_SECONDS: TtlSeconds(3600),
@@ -45,13 +49,29 @@ export const EnvSchema = Type.Object({
   JWT_JWKS_URL: Type.Optional(Type.String({ minLength: 1 })),
   JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
   JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
+  /** Verified tokens remembered (fast-jwt's cache, never past `exp`); 0 disables. */
+  JWT_CACHE_MAX_ENTRIES: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 10_000 }),
 
   PERMISSIONS_URL: Type.String({ minLength: 1 }),
-  PERMISSIONS_TIMEOUT_MS: Type.Integer({ minimum: 1, maximum: 60000, default: 2000 })
+  PERMISSIONS_TIMEOUT_MS: Type.Integer({ minimum: 1, maximum: 60000, default: 2000 }),
+  /** Keep-alive sockets to the permission service, at most. */
+  PERMISSIONS_MAX_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 4096, default: 64 }),
+  /** Decisions remembered when the permission service allows it (Cache-Control max-age); 0 disables. */
+  PERMISSIONS_CACHE_MAX_ENTRIES: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 10_000 }),
+  /** Cap on the max-age the permission service may grant a decision. */
+  PERMISSIONS_CACHE_MAX_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 300 }),
+
+  METRICS_ENABLED: Type.Boolean({ default: true }),
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600000, default: 10000 })
 }, { [CROSS_FIELD_KEYWORD]: true })
 
 export type Env = Static<typeof EnvSchema>
 export type EnvName = keyof Env
 
-/** Variables whose values must never appear in a message or a log line. */
-export const SECRET_ENV_NAMES: readonly EnvName[] = ['S3_SECRET_ACCESS_KEY', 'JWT_SECRET']
+/**
+ * Credentials and keys, listed once: their values never appear in a message or a log
+ * line, they belong in a secret store rather than in fly.toml's [env], and each may be
+ * given as `NAME_FILE`, the path of a file holding the value (./secret-files.ts).
+ */
+export const SECRET_ENV_NAMES: readonly EnvName[] = ['S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'JWT_SECRET', 'JWT_PUBLIC_KEY', 'METRICS_TOKEN']

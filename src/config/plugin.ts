@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import fastifyEnv from '@fastify/env'
-import { deriveConfig, envPluginOptions, toConfigError, type Config, type RawEnv } from './config.js'
+import { ConfigError, deriveConfig, envPluginOptions, toConfigError, type Config, type RawEnv } from './config.js'
+import { resolveSecretFiles } from './secret-files.js'
 import type { Env } from './env-schema.js'
 
 declare module 'fastify' {
@@ -17,9 +18,12 @@ declare module 'fastify' {
  * Invalid configuration fails `app.ready()` with one ConfigError, before anything listens.
  */
 export default fp<{ env: RawEnv }>(async function configPlugin (app, { env }) {
+  // NAME_FILE secrets are read first; their problems join the one ConfigError below.
+  const secrets = resolveSecretFiles(env)
   await new Promise<void>((resolve, reject) => {
     // Called as a function (not registered) so its error can be reworded before avvio sees it.
-    fastifyEnv(app, envPluginOptions(env), (error?: Error) => (error === undefined ? resolve() : reject(toConfigError(error))))
+    fastifyEnv(app, envPluginOptions(secrets.env), (error?: Error) => (error === undefined ? resolve() : reject(toConfigError(error, secrets))))
   })
+  if (secrets.problems.length > 0) throw new ConfigError(secrets.problems)
   app.decorate('config', deriveConfig(app.env))
 }, { name: 'config' })

@@ -9,16 +9,22 @@ export const PROBLEMS = {
   INVALID_REQUEST: { status: 400, title: 'Invalid request' },
   INVALID_KEY: { status: 400, title: 'Invalid object key' },
   INVALID_EXPIRES_IN: { status: 400, title: 'Invalid expiresIn' },
+  INVALID_PART_SIZE: { status: 400, title: 'Invalid part size' },
+  INVALID_PART: { status: 400, title: 'Invalid part' },
+  PART_TOO_SMALL: { status: 400, title: 'Part too small' },
   UNAUTHORIZED: { status: 401, title: 'Unauthorized' },
   PERMISSION_DENIED: { status: 403, title: 'Permission denied' },
   BUCKET_NOT_ALLOWED: { status: 403, title: 'Bucket not allowed' },
   NOT_FOUND: { status: 404, title: 'Not found' },
+  UPLOAD_NOT_FOUND: { status: 404, title: 'Multipart upload not found' },
   METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'Payload too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
   INTERNAL_ERROR: { status: 500, title: 'Internal server error' },
+  STORAGE_ERROR: { status: 502, title: 'Storage error' },
   PERMISSION_SERVICE_UNAVAILABLE: { status: 503, title: 'Permission service unavailable' },
-  TOKEN_KEYS_UNAVAILABLE: { status: 503, title: 'Token signing keys unavailable' }
+  TOKEN_KEYS_UNAVAILABLE: { status: 503, title: 'Token signing keys unavailable' },
+  STORAGE_UNAVAILABLE: { status: 503, title: 'Storage unavailable' }
 } as const satisfies Record<string, { status: number, title: string }>
 
 export type ProblemCode = keyof typeof PROBLEMS

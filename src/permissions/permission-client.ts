@@ -1,7 +1,14 @@
+import { EventEmitter } from 'node:events'
+import { Pool, type Dispatcher } from 'undici'
+
 /**
  * The HTTP client for the permission service (the contract is in the README and
  * examples/permission-service). It fails closed: only a 200 whose JSON body has
  * `allowed === true` is an allow; anything unclear is "unavailable", never "allowed".
+ *
+ * One keep-alive connection pool (undici) per client, at most `maxConnections` sockets;
+ * PERMISSIONS_TIMEOUT_MS bounds each whole check: waiting for a socket, connecting,
+ * the answer's headers and its body. undici's `request` never follows redirects.
  */
 export type PermissionAction = 'read' | 'write'
 
@@ -18,46 +25,94 @@ export type PermissionDecision =
   | { outcome: 'unauthenticated' }
   | { outcome: 'unavailable', reason: string }
 
+/** A decision and how long the permission service lets us reuse it (0: not at all). */
+export interface PermissionAnswer {
+  decision: PermissionDecision
+  maxAgeSeconds: number
+}
+
 export interface PermissionClientOptions {
   url: string
   timeoutMs: number
+  /** Most sockets open to the permission service at once; further checks wait for one (within their timeout). */
+  maxConnections?: number
 }
 
 /** Decisions are a few bytes; anything much larger is not an answer we trust. */
 const MAX_RESPONSE_BYTES = 64 * 1024
+const DEFAULT_MAX_CONNECTIONS = 64
 
-export function createPermissionClient ({ url, timeoutMs }: PermissionClientOptions) {
-  return {
-    /** Asks whether `query` is allowed, forwarding the caller's Authorization header verbatim. */
-    async check (authorization: string, query: PermissionQuery): Promise<PermissionDecision> {
-      const signal = AbortSignal.timeout(timeoutMs)
-      let response: Response
+/** Frozen and shared: a decision carries no per-request data. */
+const ALLOWED: PermissionDecision = Object.freeze({ outcome: 'allowed' })
+const DENIED: PermissionDecision = Object.freeze({ outcome: 'denied' })
+const UNAUTHENTICATED: PermissionDecision = Object.freeze({ outcome: 'unauthenticated' })
+
+export function createPermissionClient ({ url, timeoutMs, maxConnections = DEFAULT_MAX_CONNECTIONS }: PermissionClientOptions) {
+  const target = new URL(url)
+  const path = target.pathname + target.search
+  const pool = new Pool(target.origin, {
+    connections: maxConnections,
+    pipelining: 1,
+    // The per-check deadline below is what callers rely on; these only bound each phase as well.
+    connect: { timeout: timeoutMs },
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    maxResponseSize: MAX_RESPONSE_BYTES
+  })
+
+  /** Asks whether `query` is allowed, forwarding the caller's Authorization header verbatim. */
+  async function ask (authorization: string, query: PermissionQuery): Promise<PermissionAnswer> {
+    // One deadline for the whole check (queueing for a socket included). undici also takes an
+    // EventEmitter as its abort signal: ≈0.5 µs with the timer, against ≈5 µs for an AbortController.
+    const signal = new EventEmitter()
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      signal.emit('abort')
+    }, timeoutMs)
+    try {
+      let response: Dispatcher.ResponseData
       try {
-        response = await fetch(url, {
+        response = await pool.request({
+          path,
           method: 'POST',
           headers: { authorization, 'content-type': 'application/json', accept: 'application/json' },
           body: JSON.stringify(query),
-          // A redirect could carry the user's token elsewhere: treat it as an unclear answer.
-          redirect: 'manual',
+          // No redirect is followed (a 3xx is "unavailable"): it could carry the user's token elsewhere.
           signal
         })
       } catch (error) {
-        return unavailable(signal.aborted ? 'timeout' : `connection error (${errorCode(error)})`)
+        return notReusable(unavailable(timedOut ? 'timeout' : `connection error (${errorCode(error)})`))
       }
 
+      const { statusCode, headers, body } = response
       try {
-        if (response.status === 401) return { outcome: 'unauthenticated' }
-        if (response.status === 403) return { outcome: 'denied' }
-        if (response.status !== 200) return unavailable(`status ${response.status}`)
-        const allowed = parseAllowed(await readLimited(response))
-        if (allowed === undefined) return unavailable('malformed answer')
-        return allowed ? { outcome: 'allowed' } : { outcome: 'denied' }
+        if (statusCode === 401) return notReusable(UNAUTHENTICATED)
+        if (statusCode === 403) return { decision: DENIED, maxAgeSeconds: maxAge(headers) }
+        if (statusCode !== 200) return notReusable(unavailable(`status ${statusCode}`))
+        const allowed = parseAllowed(await body.text())
+        if (allowed === undefined) return notReusable(unavailable('malformed answer'))
+        return { decision: allowed ? ALLOWED : DENIED, maxAgeSeconds: maxAge(headers) }
       } catch {
-        return unavailable(signal.aborted ? 'timeout' : 'unreadable answer')
+        return notReusable(unavailable(timedOut ? 'timeout' : 'unreadable answer'))
       } finally {
-        // Release the connection whatever we read of the body.
-        await response.body?.cancel().catch(() => {})
+        // Release the connection whatever we read of the body (a small rest is drained, keeping the socket).
+        if (!body.bodyUsed) body.dump({ limit: MAX_RESPONSE_BYTES }).catch(() => {})
       }
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  return {
+    ask,
+    /** The decision alone. */
+    async check (authorization: string, query: PermissionQuery): Promise<PermissionDecision> {
+      return (await ask(authorization, query)).decision
+    },
+    /** Closes the pool's sockets (after in-flight checks complete). */
+    async close (): Promise<void> {
+      await pool.close()
     }
   }
 }
@@ -66,6 +121,35 @@ export type PermissionClient = ReturnType<typeof createPermissionClient>
 
 function unavailable (reason: string): PermissionDecision {
   return { outcome: 'unavailable', reason }
+}
+
+function notReusable (decision: PermissionDecision): PermissionAnswer {
+  return { decision, maxAgeSeconds: 0 }
+}
+
+/**
+ * How long an answer may be reused, from its Cache-Control (RFC 9111 §5.2.2) minus its Age:
+ * `max-age=N` with N > 0 and neither `no-store` nor `no-cache` (we never revalidate).
+ * `private` is fine: r2-signer is the only consumer and the cache key includes the token.
+ * No header, no max-age, or anything unclear (a bad or repeated max-age): 0, not reused.
+ */
+export function maxAge (headers: Record<string, string | string[] | undefined>): number {
+  const header = headers['cache-control']
+  if (header === undefined) return 0
+  let seconds: number | undefined
+  for (const part of (Array.isArray(header) ? header.join(',') : header).split(',')) {
+    const [rawName = '', ...rest] = part.split('=')
+    const name = rawName.trim().toLowerCase()
+    if (name === 'no-store' || name === 'no-cache') return 0
+    if (name !== 'max-age') continue
+    const value = /^\s*"?(\d{1,9})"?\s*$/.exec(rest.join('='))?.[1]
+    if (value === undefined || (seconds !== undefined && seconds !== Number(value))) return 0
+    seconds = Number(value)
+  }
+  if (seconds === undefined) return 0
+  const ageHeader = headers.age
+  const age = typeof ageHeader === 'string' && /^\d{1,9}$/.test(ageHeader.trim()) ? Number(ageHeader.trim()) : 0
+  return Math.max(0, seconds - age)
 }
 
 function parseAllowed (text: string): boolean | undefined {
@@ -78,15 +162,7 @@ function parseAllowed (text: string): boolean | undefined {
   }
 }
 
-async function readLimited (response: Response): Promise<string> {
-  const declared = Number(response.headers.get('content-length') ?? 0)
-  if (declared > MAX_RESPONSE_BYTES) throw new Error('answer too large')
-  const text = await response.text()
-  if (text.length > MAX_RESPONSE_BYTES) throw new Error('answer too large')
-  return text
-}
-
 function errorCode (error: unknown): string {
-  const cause = (error as { cause?: { code?: string } }).cause
-  return cause?.code ?? (error as Error).name ?? 'unknown'
+  const { code, cause, name } = error as { code?: string, cause?: { code?: string }, name?: string }
+  return code ?? cause?.code ?? name ?? 'unknown'
 }

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
 import { createPermissionClient, type PermissionAction } from './permission-client.js'
+import { createCachingPermissionClient, type DecisionSource } from './decision-cache.js'
 import { HttpProblem } from '../http/problem.js'
 
 /** What a request is about: filled in as soon as it is known, logged once per request. */
@@ -10,6 +11,8 @@ export interface AuditRecord {
   bucket?: string
   key?: string
   permission?: string
+  /** Set when the decision was not asked for this request: a stored one (cache) or another request's (shared). */
+  permissionSource?: Exclude<DecisionSource, 'service'>
 }
 
 declare module 'fastify' {
@@ -26,7 +29,9 @@ declare module 'fastify' {
 const RETRY_AFTER_SECONDS = '2'
 
 export default fp(async function permissions (app) {
-  const client = createPermissionClient(app.config.permissions)
+  const { cache, ...clientOptions } = app.config.permissions
+  const client = createCachingPermissionClient(createPermissionClient(clientOptions), cache)
+  app.addHook('onClose', async () => { await client.close() })
 
   app.decorateRequest('audit', null as unknown as AuditRecord)
   app.addHook('onRequest', async (request) => {
@@ -36,7 +41,12 @@ export default fp(async function permissions (app) {
   app.decorate('requirePermission', async function requirePermission (request: FastifyRequest, action: PermissionAction, bucket: string, key: string) {
     const subject = request.user.sub
     Object.assign(request.audit, { subject, action, bucket, key })
-    const decision = await client.check(request.headers.authorization ?? '', { subject, action, bucket, key })
+    const endTimer = app.metrics.permissionCheckDuration.startTimer()
+    // No cached decision outlives the token: exp is a required, verified claim.
+    const { decision, source } = await client.check(request.headers.authorization ?? '', { subject, action, bucket, key }, request.user.exp * 1000)
+    if (source !== 'service') request.audit.permissionSource = source
+    endTimer({ outcome: decision.outcome })
+    app.metrics.permissionChecks.inc({ outcome: decision.outcome })
     request.audit.permission = decision.outcome === 'unavailable' ? `unavailable: ${decision.reason}` : decision.outcome
     switch (decision.outcome) {
       case 'allowed':
@@ -49,4 +59,4 @@ export default fp(async function permissions (app) {
         throw new HttpProblem('PERMISSION_SERVICE_UNAVAILABLE', 'The permission service could not be asked; try again shortly.', { 'retry-after': RETRY_AFTER_SECONDS })
     }
   })
-}, { name: 'permissions', dependencies: ['config'] })
+}, { name: 'permissions', dependencies: ['config', 'metrics'] })

@@ -5,9 +5,11 @@ import { Type } from 'typebox'
 const health: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/healthz', {
     schema: {
+      operationId: 'getLiveness',
       tags: ['operations'],
       summary: 'Liveness',
-      response: { 200: Type.Object({ status: Type.Literal('ok') }) }
+      description: 'Answers 200 while the process is up and serving. Checks no dependency.',
+      response: { 200: Type.Object({ status: Type.Literal('ok') }, { $id: 'HealthStatus', description: 'The process is up.' }) }
     }
   }, async () => ({ status: 'ok' as const }))
 }

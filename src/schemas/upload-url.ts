@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox'
-import { BucketName, ExpiresIn, MediaType, ObjectKey, SignedUrlFields } from './common.js'
+import { BucketName, ExpiresIn, MediaTypeFor, ObjectKey, SignedUrlFields } from './common.js'
 
 /** S3's single-PUT limit. R2's is 5 GiB - 5 MiB; larger files go through multipart. */
 export const MAX_SINGLE_PUT_BYTES = 5 * 1024 ** 3
@@ -8,14 +8,31 @@ export const UploadUrlRequest = Type.Object({
   key: ObjectKey,
   bucket: Type.Optional(BucketName),
   expiresIn: Type.Optional(ExpiresIn),
-  contentType: MediaType,
-  contentLength: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_SINGLE_PUT_BYTES, description: 'Exact size in bytes; signed, so storage rejects another size.' })),
-  contentMd5: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9+/]{22}==$', description: 'Base64 MD5 of the body (RFC 1864); signed, and storage rejects a body that does not match.' }))
-}, { additionalProperties: false })
+  contentType: MediaTypeFor('Content-Type of the object; signed, so the upload must send exactly this type.'),
+  contentLength: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_SINGLE_PUT_BYTES, description: 'Exact size in bytes; signed, so storage rejects another size. At most 5 GiB (R2: 5 GiB - 5 MiB): larger files need a multipart upload.', examples: [1048576] })),
+  contentMd5: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9+/]{22}==$', description: 'Base64 MD5 of the body (RFC 1864); signed, and storage rejects a body that does not match.', examples: ['1B2M2Y8AsgTpgAmY7PhCfg=='] }))
+}, {
+  $id: 'UploadUrlRequest',
+  additionalProperties: false,
+  description: 'What to sign: one object, and the headers the upload will be bound to.',
+  examples: [{ key: 'users/alice/videos/intro.mp4', contentType: 'video/mp4', contentLength: 1048576 }]
+})
 
 export const UploadUrlResponse = Type.Object({
   ...SignedUrlFields,
-  method: Type.Literal('PUT')
+  method: Type.Literal('PUT', { description: 'Always PUT.' })
+}, {
+  $id: 'UploadUrlResponse',
+  description: 'A presigned upload URL: PUT the body to `url` with exactly the `headers` given (all of them are signed).',
+  examples: [{
+    url: 'https://ACCOUNT_ID.r2.cloudflarestorage.com/media/users/alice/videos/intro.mp4?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=…&X-Amz-Date=20260101T120000Z&X-Amz-Expires=300&X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost&X-Amz-Signature=…',
+    method: 'PUT',
+    headers: { 'content-type': 'video/mp4', 'content-length': '1048576' },
+    bucket: 'media',
+    key: 'users/alice/videos/intro.mp4',
+    expiresIn: 300,
+    expiresAt: '2026-01-01T12:05:00.000Z'
+  }]
 })
 
 export type UploadUrlRequestBody = Static<typeof UploadUrlRequest>

@@ -34,6 +34,10 @@ export default fp(async function signing (app) {
       }
       return expiresIn
     },
-    presign: (input) => presigner.presign(input)
+    presign: (input) => {
+      const signed = presigner.presign(input)
+      app.metrics.signedUrls.inc({ operation: input.operation })
+      return signed
+    }
   } satisfies Signing)
-}, { name: 'signing', dependencies: ['config'] })
+}, { name: 'signing', dependencies: ['config', 'metrics'] })

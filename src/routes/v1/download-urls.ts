@@ -7,6 +7,7 @@ import { bearerAuth, problemResponses, SIGNING_ERRORS } from './shared.js'
 const downloadUrls: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/download-urls', {
     schema: {
+      operationId: 'createDownloadUrl',
       tags: ['signed URLs'],
       summary: 'Sign a download URL',
       description: 'Returns a presigned GET (or HEAD) URL for one object after the permission service allows `read`.',

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import downloadUrls from './download-urls.js'
 import uploadUrls from './upload-urls.js'
+import multipartUploads from './multipart-uploads/index.js'
 
 /**
  * Everything under /v1 requires a verified bearer token (the equivalent of
@@ -10,6 +11,7 @@ const v1: FastifyPluginAsync = async (app) => {
   app.addHook('onRequest', app.authenticate)
   await app.register(downloadUrls)
   await app.register(uploadUrls)
+  await app.register(multipartUploads)
 }
 
 export default v1

@@ -6,6 +6,7 @@ import { bearerAuth, problemResponses, SIGNING_ERRORS } from './shared.js'
 const uploadUrls: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/upload-urls', {
     schema: {
+      operationId: 'createUploadUrl',
       tags: ['signed URLs'],
       summary: 'Sign an upload URL',
       description: 'Returns a presigned PUT URL for one object after the permission service allows `write`. ' +
