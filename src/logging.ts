@@ -1,36 +1,59 @@
 import type { FastifyServerOptions } from 'fastify'
+import { stdSerializers } from 'pino'
 import { LOG_LEVELS } from './config/env-schema.js'
 
 /**
- * pino options. Secrets never reach a log line: Authorization headers and token
- * or secret fields are redacted by path, and the signature parts of any presigned
- * URL are masked wherever a string carries one.
+ * pino options. Secrets never reach a log line: fields named like a credential
+ * (authorization, token, secret…) are censored at any depth, and the signature
+ * parts of any presigned URL are masked wherever a string carries one, error
+ * messages and stacks included.
  */
 const SIGNED_URL_SECRETS = /(X-Amz-(?:Signature|Credential|Security-Token)=)[^&\s"'<>]*/gi
+const CENSORED = '[redacted]'
+/** Compared lower-cased: headers, config names and our own field names alike. */
+const SECRET_FIELDS = new Set([
+  'authorization', 'cookie', 'set-cookie', 'token', 'secret', 'password',
+  'secretaccesskey', 's3_secret_access_key', 'jwt_secret', 'metrics_token'
+])
+const MAX_DEPTH = 5
 
 export function redactSignedUrlSecrets (text: string): string {
   return text.replace(SIGNED_URL_SECRETS, '$1[redacted]')
 }
 
-function scrub (value: unknown, depth = 0): unknown {
-  if (typeof value === 'string') return value.includes('X-Amz-') || value.includes('x-amz-') ? redactSignedUrlSecrets(value) : value
-  if (depth > 4 || value === null || typeof value !== 'object') return value
-  if (Array.isArray(value)) return value.map((item) => scrub(item, depth + 1))
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scrub(v, depth + 1)]))
+/**
+ * Returns `value` itself when it holds nothing to hide (the common case: no copy, no garbage),
+ * otherwise a copy with the secrets censored. Errors become pino's serialized form first, since
+ * pino applies this formatter before its serializers; other class instances (requests, sockets)
+ * are left to their serializers, which never emit headers.
+ */
+export function scrub (value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return value.includes('-Amz-') || value.includes('-amz-') ? redactSignedUrlSecrets(value) : value
+  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return value
+  if (value instanceof Error) return scrub({ ...stdSerializers.err(value) }, depth)
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined
+    value.forEach((item, index) => {
+      const clean = scrub(item, depth + 1)
+      if (clean !== item) (copy ??= [...value])[index] = clean
+    })
+    return copy ?? value
+  }
+  const prototype = Object.getPrototypeOf(value)
+  if (prototype !== Object.prototype && prototype !== null) return value
+  let copy: Record<string, unknown> | undefined
+  for (const key of Object.keys(value)) {
+    const item = (value as Record<string, unknown>)[key]
+    const clean = SECRET_FIELDS.has(key.toLowerCase()) ? CENSORED : scrub(item, depth + 1)
+    if (clean !== item) (copy ??= { ...value })[key] = clean
+  }
+  return copy ?? value
 }
 
 export function loggerOptions (level: string | undefined): NonNullable<Exclude<FastifyServerOptions['logger'], boolean>> {
   return {
     // An invalid LOG_LEVEL is reported by config validation; until then, log at info.
     level: (LOG_LEVELS as readonly string[]).includes(level ?? '') ? level : 'info',
-    redact: {
-      paths: [
-        'req.headers.authorization', 'headers.authorization', 'authorization', '*.authorization',
-        'token', '*.token', 'secret', '*.secret', 'secretAccessKey', '*.secretAccessKey',
-        'S3_SECRET_ACCESS_KEY', '*.S3_SECRET_ACCESS_KEY', 'JWT_SECRET', '*.JWT_SECRET'
-      ],
-      censor: '[redacted]'
-    },
     formatters: {
       log: (object: Record<string, unknown>) => scrub(object) as Record<string, unknown>
     },

@@ -7,7 +7,7 @@ import { buildWithStorage, signUrl } from './helpers/storage-app.js'
 import { json } from './helpers/permission-stub.js'
 import { TEST_JWT_SECRET, tokenFor } from './helpers/tokens.js'
 import { testStorage } from './helpers/storage.js'
-import { redactSignedUrlSecrets } from '../src/logging.js'
+import { redactSignedUrlSecrets, scrub } from '../src/logging.js'
 
 t.test('a full run logs one line per request and never a secret', async (t) => {
   let answer: 'allow' | 'deny' | 'fail' = 'allow'
@@ -59,4 +59,27 @@ t.test('a full run logs one line per request and never a secret', async (t) => {
 t.test('redactSignedUrlSecrets masks signature and credential but keeps the rest', async (t) => {
   const url = 'https://h/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F20261125%2Fauto%2Fs3%2Faws4_request&X-Amz-Signature=abcdef0123&x-id=GetObject'
   t.equal(redactSignedUrlSecrets(url), 'https://h/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=[redacted]&X-Amz-Signature=[redacted]&x-id=GetObject')
+})
+
+t.test('scrub censors credential fields at any depth and keeps errors readable', async (t) => {
+  const signed = 'https://h/b/k?X-Amz-Credential=AKID%2Fx&X-Amz-Signature=deadbeef'
+  const error = Object.assign(new Error(`upload to ${signed} failed`), { code: 'E_TEST' })
+  const clean = scrub({
+    err: error,
+    headers: { Authorization: 'Bearer abc.def.ghi', 'x-request-id': 'r1' },
+    deep: { a: { b: { token: 't0ken', S3_SECRET_ACCESS_KEY: 'shh', list: [{ secret: 's' }, 'plain'] } } }
+  }) as Record<string, any>
+  t.equal(clean.headers.Authorization, '[redacted]')
+  t.equal(clean.headers['x-request-id'], 'r1', 'other fields stay')
+  t.equal(clean.deep.a.b.token, '[redacted]')
+  t.equal(clean.deep.a.b.S3_SECRET_ACCESS_KEY, '[redacted]')
+  t.same(clean.deep.a.b.list, [{ secret: '[redacted]' }, 'plain'])
+  t.equal(clean.err.type, 'Error', 'an error keeps its type')
+  t.equal(clean.err.code, 'E_TEST', 'and its own fields')
+  t.match(clean.err.message, /^upload to https:\/\/h\/b\/k\?X-Amz-Credential=\[redacted\]&X-Amz-Signature=\[redacted\] failed$/)
+  t.match(clean.err.stack, /Error: upload to/, 'and a stack')
+  t.notOk(JSON.stringify(clean).includes('deadbeef'), 'no signature in message or stack')
+
+  const untouched = { msg: 'nothing secret', nested: { n: 1, list: ['a'] } }
+  t.equal(scrub(untouched), untouched, 'nothing to hide: the same object, no copy')
 })
