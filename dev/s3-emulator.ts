@@ -51,18 +51,18 @@ const XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/'
 
 /** An S3 error answered as XML (`<Error><Code>…`). */
 class S3Error extends Error {
-  constructor(
+  constructor (
     readonly status: number,
     readonly code: string,
     message: string,
     readonly details: Record<string, string> = {},
-    readonly headers: Record<string, string> = {},
+    readonly headers: Record<string, string> = {}
   ) {
     super(message)
   }
 }
 
-export async function startS3Emulator(opts: S3EmulatorOptions): Promise<S3Emulator> {
+export async function startS3Emulator (opts: S3EmulatorOptions): Promise<S3Emulator> {
   const buckets = new Map<string, Map<string, StoredObject>>(opts.buckets.map((b) => [b, new Map()]))
   const uploads = new Map<string, Upload>()
 
@@ -80,7 +80,7 @@ export async function startS3Emulator(opts: S3EmulatorOptions): Promise<S3Emulat
     })
   })
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
     res.setHeader('x-amz-request-id', randomBytes(8).toString('hex').toUpperCase())
     // Permissive CORS: dev only, so a browser app on any origin can use presigned URLs.
     res.setHeader('access-control-allow-origin', '*')
@@ -90,7 +90,7 @@ export async function startS3Emulator(opts: S3EmulatorOptions): Promise<S3Emulat
     const url = req.url ?? '/'
     const auth = verifySigV4(
       { method: req.method ?? 'GET', url, headers: req.headersDistinct },
-      { region: opts.region, secretFor: (id) => (id === opts.accessKeyId ? opts.secretAccessKey : undefined) },
+      { region: opts.region, secretFor: (id) => (id === opts.accessKeyId ? opts.secretAccessKey : undefined) }
     )
     if (!auth.ok) throw new S3Error(auth.status, auth.code, auth.message, auth.details)
 
@@ -127,7 +127,7 @@ export async function startS3Emulator(opts: S3EmulatorOptions): Promise<S3Emulat
 
   // --- objects ---------------------------------------------------------------------------------
 
-  function getObject({ req, res, query, bucket, key, objects }: Ctx): void {
+  function getObject ({ req, res, query, bucket, key, objects }: Ctx): void {
     const obj = objects.get(key)
     if (!obj) throw new S3Error(404, 'NoSuchKey', 'The specified key does not exist.', { Key: key, BucketName: bucket })
     const ifMatch = header(req, 'if-match')
@@ -139,7 +139,7 @@ export async function startS3Emulator(opts: S3EmulatorOptions): Promise<S3Emulat
       ...obj.headers,
       etag: obj.etag,
       'last-modified': obj.lastModified.toUTCString(),
-      'accept-ranges': 'bytes',
+      'accept-ranges': 'bytes'
     }
     for (const [param, name] of RESPONSE_OVERRIDES) {
       const value = query.get(param)
@@ -163,14 +163,14 @@ export async function startS3Emulator(opts: S3EmulatorOptions): Promise<S3Emulat
     res.end(req.method === 'HEAD' ? undefined : obj.body.subarray(start, end + 1))
   }
 
-  async function putObject(ctx: Ctx): Promise<void> {
+  async function putObject (ctx: Ctx): Promise<void> {
     const body = await readPayload(ctx)
     const obj = makeObject(body, uploadHeaders(ctx))
     ctx.objects.set(ctx.key, obj)
     ctx.res.writeHead(200, { etag: obj.etag, 'content-length': '0' }).end()
   }
 
-  function listObjectsV2({ res, query, bucket, objects }: Ctx): void {
+  function listObjectsV2 ({ res, query, bucket, objects }: Ctx): void {
     const prefix = query.get('prefix') ?? ''
     const delimiter = query.get('delimiter') || undefined
     const maxKeys = Math.min(1000, Math.max(0, Number.parseInt(query.get('max-keys') ?? '1000', 10) || 0))
@@ -207,29 +207,29 @@ export async function startS3Emulator(opts: S3EmulatorOptions): Promise<S3Emulat
         last = { k: commonPrefix, p: true }
       } else {
         const o = objects.get(k)!
-        contents.push(`<Contents>${el('Key', k)}${el('LastModified', o.lastModified.toISOString())}${el('ETag', o.etag)}`
-          + `${el('Size', String(o.body.length))}${el('StorageClass', 'STANDARD')}</Contents>`)
+        contents.push(`<Contents>${el('Key', k)}${el('LastModified', o.lastModified.toISOString())}${el('ETag', o.etag)}` +
+          `${el('Size', String(o.body.length))}${el('StorageClass', 'STANDARD')}</Contents>`)
         last = { k, p: false }
       }
     }
-    sendXml(res, 200, 'ListBucketResult', el('Name', bucket) + el('Prefix', prefix)
-      + (delimiter ? el('Delimiter', delimiter) : '') + el('MaxKeys', String(maxKeys))
-      + el('KeyCount', String(contents.length + commonPrefixes.length)) + el('IsTruncated', String(truncated))
-      + (token !== undefined ? el('ContinuationToken', token) : '')
-      + (truncated && last ? el('NextContinuationToken', Buffer.from(JSON.stringify(last)).toString('base64url')) : '')
-      + (startAfter !== undefined ? el('StartAfter', startAfter) : '')
-      + contents.join('') + commonPrefixes.join(''))
+    sendXml(res, 200, 'ListBucketResult', el('Name', bucket) + el('Prefix', prefix) +
+      (delimiter ? el('Delimiter', delimiter) : '') + el('MaxKeys', String(maxKeys)) +
+      el('KeyCount', String(contents.length + commonPrefixes.length)) + el('IsTruncated', String(truncated)) +
+      (token !== undefined ? el('ContinuationToken', token) : '') +
+      (truncated && last ? el('NextContinuationToken', Buffer.from(JSON.stringify(last)).toString('base64url')) : '') +
+      (startAfter !== undefined ? el('StartAfter', startAfter) : '') +
+      contents.join('') + commonPrefixes.join(''))
   }
 
   // --- multipart -------------------------------------------------------------------------------
 
-  function createMultipartUpload(ctx: Ctx): void {
+  function createMultipartUpload (ctx: Ctx): void {
     const uploadId = randomBytes(18).toString('base64url')
     uploads.set(uploadId, { bucket: ctx.bucket, key: ctx.key, headers: uploadHeaders(ctx), parts: new Map() })
     sendXml(ctx.res, 200, 'InitiateMultipartUploadResult', el('Bucket', ctx.bucket) + el('Key', ctx.key) + el('UploadId', uploadId))
   }
 
-  async function uploadPart(ctx: Ctx): Promise<void> {
+  async function uploadPart (ctx: Ctx): Promise<void> {
     const upload = findUpload(ctx)
     const partNumber = Number(ctx.query.get('partNumber'))
     if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10_000) {
@@ -240,30 +240,30 @@ export async function startS3Emulator(opts: S3EmulatorOptions): Promise<S3Emulat
     ctx.res.writeHead(200, { etag: part.etag, 'content-length': '0' }).end()
   }
 
-  function listParts(ctx: Ctx): void {
+  function listParts (ctx: Ctx): void {
     const upload = findUpload(ctx)
     const marker = Number(ctx.query.get('part-number-marker') ?? 0) || 0
     const maxParts = Math.min(1000, Number(ctx.query.get('max-parts') ?? 1000) || 1000)
     const numbers = [...upload.parts.keys()].filter((n) => n > marker).sort((a, b) => a - b)
     const page = numbers.slice(0, maxParts)
     const truncated = numbers.length > page.length
-    sendXml(ctx.res, 200, 'ListPartsResult', el('Bucket', ctx.bucket) + el('Key', ctx.key)
-      + el('UploadId', ctx.query.get('uploadId')!) + el('PartNumberMarker', String(marker))
-      + (truncated ? el('NextPartNumberMarker', String(page.at(-1))) : '')
-      + el('MaxParts', String(maxParts)) + el('IsTruncated', String(truncated))
-      + page.map((n) => {
+    sendXml(ctx.res, 200, 'ListPartsResult', el('Bucket', ctx.bucket) + el('Key', ctx.key) +
+      el('UploadId', ctx.query.get('uploadId')!) + el('PartNumberMarker', String(marker)) +
+      (truncated ? el('NextPartNumberMarker', String(page.at(-1))) : '') +
+      el('MaxParts', String(maxParts)) + el('IsTruncated', String(truncated)) +
+      page.map((n) => {
         const p = upload.parts.get(n)!
-        return `<Part>${el('PartNumber', String(n))}${el('LastModified', p.lastModified.toISOString())}`
-          + `${el('ETag', p.etag)}${el('Size', String(p.body.length))}</Part>`
+        return `<Part>${el('PartNumber', String(n))}${el('LastModified', p.lastModified.toISOString())}` +
+          `${el('ETag', p.etag)}${el('Size', String(p.body.length))}</Part>`
       }).join(''))
   }
 
-  async function completeMultipartUpload(ctx: Ctx): Promise<void> {
+  async function completeMultipartUpload (ctx: Ctx): Promise<void> {
     const upload = findUpload(ctx)
     const xml = (await readBody(ctx.req, MiB)).toString('utf8')
     const requested = [...xml.matchAll(/<Part(?:\s[^>]*)?>([\s\S]*?)<\/Part>/g)].map(([, inner]) => ({
       number: Number(/<PartNumber>\s*(\d+)\s*<\/PartNumber>/.exec(inner!)?.[1]),
-      etag: normalizeEtag(/<ETag>([\s\S]*?)<\/ETag>/.exec(inner!)?.[1] ?? ''),
+      etag: normalizeEtag(/<ETag>([\s\S]*?)<\/ETag>/.exec(inner!)?.[1] ?? '')
     }))
     if (requested.length === 0 || requested.some((p) => !Number.isInteger(p.number))) {
       throw new S3Error(400, 'MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema')
@@ -274,8 +274,8 @@ export async function startS3Emulator(opts: S3EmulatorOptions): Promise<S3Emulat
       }
       const part = upload.parts.get(p.number)
       if (!part || normalizeEtag(part.etag) !== p.etag) {
-        throw new S3Error(400, 'InvalidPart', 'One or more of the specified parts could not be found. The part might not '
-          + 'have been uploaded, or the specified entity tag might not have matched the part\'s entity tag.',
+        throw new S3Error(400, 'InvalidPart', 'One or more of the specified parts could not be found. The part might not ' +
+          'have been uploaded, or the specified entity tag might not have matched the part\'s entity tag.',
         { PartNumber: String(p.number), ETag: p.etag })
       }
       return part
@@ -298,25 +298,25 @@ export async function startS3Emulator(opts: S3EmulatorOptions): Promise<S3Emulat
       body: Buffer.concat(parts.map((p) => p.body)),
       etag: `"${createHash('md5').update(md5s).digest('hex')}-${parts.length}"`,
       lastModified: new Date(),
-      headers: upload.headers,
+      headers: upload.headers
     }
     ctx.objects.set(ctx.key, obj)
     uploads.delete(ctx.query.get('uploadId')!)
-    sendXml(ctx.res, 200, 'CompleteMultipartUploadResult', el('Location', `${endpoint}/${ctx.bucket}/${encodeKey(ctx.key)}`)
-      + el('Bucket', ctx.bucket) + el('Key', ctx.key) + el('ETag', obj.etag))
+    sendXml(ctx.res, 200, 'CompleteMultipartUploadResult', el('Location', `${endpoint}/${ctx.bucket}/${encodeKey(ctx.key)}`) +
+      el('Bucket', ctx.bucket) + el('Key', ctx.key) + el('ETag', obj.etag))
   }
 
-  function abortMultipartUpload(ctx: Ctx): void {
+  function abortMultipartUpload (ctx: Ctx): void {
     findUpload(ctx)
     uploads.delete(ctx.query.get('uploadId')!)
     ctx.res.writeHead(204).end()
   }
 
-  function findUpload({ query, bucket, key }: Ctx): Upload {
+  function findUpload ({ query, bucket, key }: Ctx): Upload {
     const upload = uploads.get(query.get('uploadId') ?? '')
     if (!upload || upload.bucket !== bucket || upload.key !== key) {
-      throw new S3Error(404, 'NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, '
-        + 'or the upload may have been aborted or completed.', { UploadId: query.get('uploadId') ?? '' })
+      throw new S3Error(404, 'NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, ' +
+        'or the upload may have been aborted or completed.', { UploadId: query.get('uploadId') ?? '' })
     }
     return upload
   }
@@ -339,7 +339,7 @@ export async function startS3Emulator(opts: S3EmulatorOptions): Promise<S3Emulat
       new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()))
         server.closeAllConnections() // keep-alive sockets would otherwise hold close() open
-      }),
+      })
   }
 }
 
@@ -356,16 +356,16 @@ interface Ctx {
   payloadHash: string
 }
 
-function header(req: IncomingMessage, name: string): string | undefined {
+function header (req: IncomingMessage, name: string): string | undefined {
   return req.headersDistinct[name]?.[0]
 }
 
-function parsePath(rawPath: string): { bucket: string; key: string } {
+function parsePath (rawPath: string): { bucket: string; key: string } {
   const slash = rawPath.indexOf('/', 1)
   try {
     return {
       bucket: decodeURIComponent(slash < 0 ? rawPath.slice(1) : rawPath.slice(1, slash)),
-      key: slash < 0 ? '' : decodeURIComponent(rawPath.slice(slash + 1)),
+      key: slash < 0 ? '' : decodeURIComponent(rawPath.slice(slash + 1))
     }
   } catch {
     throw new S3Error(400, 'InvalidURI', "Couldn't parse the specified URI.")
@@ -373,7 +373,7 @@ function parsePath(rawPath: string): { bucket: string; key: string } {
 }
 
 /** Headers remembered with an object (or a multipart upload) and replayed on GET/HEAD. */
-function uploadHeaders({ req, query, amz }: Ctx): Record<string, string> {
+function uploadHeaders ({ req, query, amz }: Ctx): Record<string, string> {
   const headers: Record<string, string> = {}
   for (const name of STORED_HEADERS) {
     const value = header(req, name)
@@ -391,7 +391,7 @@ function uploadHeaders({ req, query, amz }: Ctx): Record<string, string> {
 }
 
 /** Reads an object or part body: limits, aws-chunked decoding, Content-MD5 and x-amz-checksum-* checks. */
-async function readPayload({ req, amz, payloadHash }: Ctx): Promise<Buffer> {
+async function readPayload ({ req, amz, payloadHash }: Ctx): Promise<Buffer> {
   let body = await readBody(req, MAX_BODY_BYTES)
   let trailers = new Map<string, string>()
   const chunked = payloadHash.startsWith('STREAMING-') || /aws-chunked/.test(header(req, 'content-encoding') ?? '')
@@ -427,10 +427,10 @@ const CHECKSUMS: Array<[string, ((b: Buffer) => string) | undefined]> = [
     ? (b) => { const out = Buffer.alloc(4); out.writeUInt32BE(zlib.crc32(b)); return out.toString('base64') }
     : undefined],
   ['sha1', (b) => createHash('sha1').update(b).digest('base64')],
-  ['sha256', (b) => createHash('sha256').update(b).digest('base64')],
+  ['sha256', (b) => createHash('sha256').update(b).digest('base64')]
 ]
 
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+async function readBody (req: IncomingMessage, limit: number): Promise<Buffer> {
   if (Number(header(req, 'content-length') ?? 0) > limit) {
     throw new S3Error(400, 'EntityTooLarge', 'Your proposed upload exceeds the maximum allowed size')
   }
@@ -445,7 +445,7 @@ async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 }
 
 /** aws-chunked framing: `<hex size>[;chunk-signature=…]\r\n<data>\r\n` … `0…\r\n[trailers]`. Signatures are not checked. */
-function decodeAwsChunked(buf: Buffer): { body: Buffer; trailers: Map<string, string> } | undefined {
+function decodeAwsChunked (buf: Buffer): { body: Buffer; trailers: Map<string, string> } | undefined {
   const out: Buffer[] = []
   let pos = 0
   for (;;) {
@@ -467,12 +467,12 @@ function decodeAwsChunked(buf: Buffer): { body: Buffer; trailers: Map<string, st
   }
 }
 
-function makeObject(body: Buffer, headers: Record<string, string>): StoredObject {
+function makeObject (body: Buffer, headers: Record<string, string>): StoredObject {
   return { body, etag: `"${createHash('md5').update(body).digest('hex')}"`, lastModified: new Date(), headers }
 }
 
 /** RFC 9110 single byte range; undefined = no (usable) Range header, so the whole object is sent. */
-function parseRange(value: string | undefined, size: number): [number, number] | 'unsatisfiable' | undefined {
+function parseRange (value: string | undefined, size: number): [number, number] | 'unsatisfiable' | undefined {
   const m = value === undefined ? null : /^bytes=(\d*)-(\d*)$/.exec(value.trim())
   if (!m || (m[1] === '' && m[2] === '')) return undefined
   if (m[1] === '') {
@@ -485,29 +485,29 @@ function parseRange(value: string | undefined, size: number): [number, number] |
   return [start, m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1)]
 }
 
-function etagListHas(list: string, etag: string): boolean {
+function etagListHas (list: string, etag: string): boolean {
   return list.split(',').some((t) => t.trim() === '*' || normalizeEtag(t.trim().replace(/^W\//, '')) === normalizeEtag(etag))
 }
 
-function normalizeEtag(etag: string): string {
+function normalizeEtag (etag: string): string {
   return etag.replaceAll('&quot;', '"').trim().replace(/^"|"$/g, '')
 }
 
-function utf8Compare(a: string, b: string): number {
+function utf8Compare (a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b)) // S3 lists keys in UTF-8 byte order
 }
 
-function encodeKey(key: string): string {
+function encodeKey (key: string): string {
   return key.split('/').map(encodeURIComponent).join('/')
 }
 
-function notImplemented(): S3Error {
+function notImplemented (): S3Error {
   return new S3Error(501, 'NotImplemented', 'This operation is not implemented by the dev S3 emulator.')
 }
 
 // --- responses ---------------------------------------------------------------------------------
 
-function preflight(req: IncomingMessage, res: ServerResponse): void {
+function preflight (req: IncomingMessage, res: ServerResponse): void {
   res.writeHead(200, {
     'access-control-allow-methods': 'GET, HEAD, PUT, POST, DELETE',
     // Echo what the browser asks for: a literal `*` does not cover Authorization.
@@ -515,30 +515,30 @@ function preflight(req: IncomingMessage, res: ServerResponse): void {
     'access-control-max-age': '600',
     'access-control-allow-private-network': 'true',
     vary: 'Access-Control-Request-Headers',
-    'content-length': '0',
+    'content-length': '0'
   })
   res.end()
 }
 
-function sendXml(res: ServerResponse, status: number, root: string, inner: string, headers: Record<string, string> = {}): void {
+function sendXml (res: ServerResponse, status: number, root: string, inner: string, headers: Record<string, string> = {}): void {
   const xml = `<?xml version="1.0" encoding="UTF-8"?>\n<${root}${root === 'Error' ? '' : ` xmlns="${XMLNS}"`}>${inner}</${root}>`
   res.writeHead(status, { ...headers, 'content-type': 'application/xml', 'content-length': Buffer.byteLength(xml) })
   res.end(xml)
 }
 
-function sendError(req: IncomingMessage, res: ServerResponse, err: S3Error): void {
+function sendError (req: IncomingMessage, res: ServerResponse, err: S3Error): void {
   if (res.headersSent) return void res.destroy()
   if (req.method === 'HEAD') return void res.writeHead(err.status, err.headers).end() // HEAD errors have no body
   const details = Object.entries(err.details).map(([k, v]) => el(k, v)).join('')
-  sendXml(res, err.status, 'Error', el('Code', err.code) + el('Message', err.message) + details
-    + el('RequestId', String(res.getHeader('x-amz-request-id') ?? '')), err.headers)
+  sendXml(res, err.status, 'Error', el('Code', err.code) + el('Message', err.message) + details +
+    el('RequestId', String(res.getHeader('x-amz-request-id') ?? '')), err.headers)
 }
 
-function el(name: string, text: string): string {
+function el (name: string, text: string): string {
   return `<${name}>${escapeXml(text)}</${name}>`
 }
 
 const XML_ENTITIES: Record<string, string> = { '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' }
-function escapeXml(text: string): string {
+function escapeXml (text: string): string {
   return text.replace(/[<>&"']/g, (c) => XML_ENTITIES[c]!)
 }

@@ -37,7 +37,7 @@ const MAX_EXPIRES_SECONDS = 7 * 24 * 3600
 const MAX_SKEW_MS = 15 * 60 * 1000
 const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD'
 
-export function verifySigV4(req: SigV4Request, opts: SigV4Options): SigV4Result {
+export function verifySigV4 (req: SigV4Request, opts: SigV4Options): SigV4Result {
   const now = opts.now ?? new Date()
   const qIndex = req.url.indexOf('?')
   const rawPath = qIndex < 0 ? req.url : req.url.slice(0, qIndex)
@@ -60,7 +60,7 @@ export function verifySigV4(req: SigV4Request, opts: SigV4Options): SigV4Result 
       credential: param('X-Amz-Credential'),
       signedHeaders: param('X-Amz-SignedHeaders'),
       signature: param('X-Amz-Signature'),
-      date: param('X-Amz-Date'),
+      date: param('X-Amz-Date')
     }
     // Presigned URLs carry no body hash unless the signer put one in the query.
     payloadHash = param('X-Amz-Content-Sha256') ?? UNSIGNED_PAYLOAD
@@ -120,7 +120,7 @@ export function verifySigV4(req: SigV4Request, opts: SigV4Options): SigV4Result 
       return fail(403, 'AccessDenied', 'Request has expired', {
         'X-Amz-Expires': expires,
         Expires: new Date(signedAt + Number(expires) * 1000).toISOString(),
-        ServerTime: now.toISOString(),
+        ServerTime: now.toISOString()
       })
     }
     if (signedAt - now.getTime() > MAX_SKEW_MS) return fail(403, 'AccessDenied', 'Request is not valid yet')
@@ -139,7 +139,7 @@ export function verifySigV4(req: SigV4Request, opts: SigV4Options): SigV4Result 
   const unsigned = Object.keys(req.headers).filter((h) => h.startsWith('x-amz-') && !names.includes(h))
   if (unsigned.length > 0) {
     return fail(403, 'AccessDenied', 'There were headers present in the request which were not signed', {
-      HeadersNotSigned: unsigned.join(', '),
+      HeadersNotSigned: unsigned.join(', ')
     })
   }
 
@@ -149,7 +149,7 @@ export function verifySigV4(req: SigV4Request, opts: SigV4Options): SigV4Result 
     canonicalQueryString(query.filter(([k]) => !(presigned && k === 'X-Amz-Signature'))),
     names.map((n) => `${n}:${canonicalHeaderValue(req.headers[n])}\n`).join(''),
     signedHeaders,
-    payloadHash,
+    payloadHash
   ].join('\n')
   const scope = `${scopeDate}/${scopeRegion}/${scopeService}/aws4_request`
   const stringToSign = [ALGORITHM, date, scope, sha256Hex(canonicalRequest)].join('\n')
@@ -166,12 +166,12 @@ export function verifySigV4(req: SigV4Request, opts: SigV4Options): SigV4Result 
 // --- building blocks (exported for tests and for the emulator's routing) ----------------------
 
 /** SigV4 URI encoding: every byte except A-Z a-z 0-9 - _ . ~ as %XX (uppercase hex). */
-export function uriEncode(value: string): string {
+export function uriEncode (value: string): string {
   return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
 }
 
 /** Decoded [name, value] pairs in order; undefined when a %-sequence is invalid. `+` stays a plus. */
-export function parseQuery(raw: string): Array<[string, string]> | undefined {
+export function parseQuery (raw: string): Array<[string, string]> | undefined {
   const pairs: Array<[string, string]> = []
   try {
     for (const part of raw.split('&')) {
@@ -188,7 +188,7 @@ export function parseQuery(raw: string): Array<[string, string]> | undefined {
 }
 
 /** Re-encode every name and value the SigV4 way, then sort by name, then value. */
-export function canonicalQueryString(pairs: Array<[string, string]>): string {
+export function canonicalQueryString (pairs: Array<[string, string]>): string {
   return pairs
     .map(([k, v]) => [uriEncode(k), uriEncode(v)] as const)
     .sort(([ka, va], [kb, vb]) => (ka < kb ? -1 : ka > kb ? 1 : va < vb ? -1 : va > vb ? 1 : 0))
@@ -197,16 +197,16 @@ export function canonicalQueryString(pairs: Array<[string, string]>): string {
 }
 
 /** Repeated headers are joined with ","; each value trimmed with inner whitespace runs collapsed. */
-export function canonicalHeaderValue(values: string[] | undefined): string {
+export function canonicalHeaderValue (values: string[] | undefined): string {
   return (values ?? []).map((v) => v.replace(/\s+/g, ' ').trim()).join(',')
 }
 
-export function signingKey(secret: string, date: string, region: string, service: string): Buffer {
+export function signingKey (secret: string, date: string, region: string, service: string): Buffer {
   const kDate = hmac(`AWS4${secret}`, date)
   return hmac(hmac(hmac(kDate, region), service), 'aws4_request')
 }
 
-function parseAuthorizationHeader(header: string): { algorithm: string; credential?: string; signedHeaders?: string; signature?: string } | undefined {
+function parseAuthorizationHeader (header: string): { algorithm: string; credential?: string; signedHeaders?: string; signature?: string } | undefined {
   const space = header.indexOf(' ')
   if (space < 0) return undefined
   const components = new Map<string, string>()
@@ -219,27 +219,27 @@ function parseAuthorizationHeader(header: string): { algorithm: string; credenti
     algorithm: header.slice(0, space),
     credential: components.get('Credential'),
     signedHeaders: components.get('SignedHeaders'),
-    signature: components.get('Signature'),
+    signature: components.get('Signature')
   }
 }
 
 // R2 treats "us-east-1" and "" as aliases of its single region "auto"; mimic that.
-function regionMatches(scopeRegion: string, region: string): boolean {
+function regionMatches (scopeRegion: string, region: string): boolean {
   return scopeRegion === region || (region === 'auto' && (scopeRegion === 'us-east-1' || scopeRegion === ''))
 }
 
-function parseAmzDate(d: string): number {
+function parseAmzDate (d: string): number {
   return Date.UTC(+d.slice(0, 4), +d.slice(4, 6) - 1, +d.slice(6, 8), +d.slice(9, 11), +d.slice(11, 13), +d.slice(13, 15))
 }
 
-function hmac(key: string | Buffer, data: string): Buffer {
+function hmac (key: string | Buffer, data: string): Buffer {
   return createHmac('sha256', key).update(data, 'utf8').digest()
 }
 
-function sha256Hex(data: string): string {
+function sha256Hex (data: string): string {
   return createHash('sha256').update(data, 'utf8').digest('hex')
 }
 
-function fail(status: 400 | 403, code: string, message: string, details?: Record<string, string>): SigV4Failure {
+function fail (status: 400 | 403, code: string, message: string, details?: Record<string, string>): SigV4Failure {
   return { ok: false, status, code, message, ...(details ? { details } : {}) }
 }

@@ -78,7 +78,7 @@ const mediaApp = env.DEV_EXAMPLE === 'off'
   })
 const mediaAppUrl = mediaApp && await mediaApp.listen({ host, port: Number(env.DEV_EXAMPLE_PORT ?? 3000) })
 
-const pick = `node -p 'JSON.parse(require("fs").readFileSync(0, "utf8")).url'`
+const pick = 'node -p \'JSON.parse(require("fs").readFileSync(0, "utf8")).url\''
 process.stdout.write(`
 r2-signer dev mode (embedded defaults)
   r2-signer           ${base}
@@ -102,9 +102,7 @@ Upload to users/alice/notes.txt, then read it back:
 
 Alice may not write outside users/alice/ (expect 403):
   curl -s -X POST ${base}/v1/upload-urls -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"key":"users/bob/x.txt","contentType":"text/plain"}'
-${mediaAppUrl ? `
-In a browser: ${mediaAppUrl}  (sign in as alice: upload a file, stream a video, open the task's PDF)
-` : ''}
+${mediaAppUrl ? `\nIn a browser: ${mediaAppUrl}  (sign in as alice: upload a file, stream a video, open the task's PDF)\n` : ''}
 `)
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -197,7 +197,7 @@ t.test('a large file goes in parts: 3 at a time, a failed part is sent again, th
   await shot(page, '02-upload-multipart')
 
   t.equal(await page.locator('#upload-badge').textContent(), 'Complete')
-  const parts = await js<string[][]>(page, `[...document.querySelectorAll('#upload-parts li')].map((li) => [li.dataset.part, li.dataset.state, li.dataset.attempts])`)
+  const parts = await js<string[][]>(page, '[...document.querySelectorAll(\'#upload-parts li\')].map((li) => [li.dataset.part, li.dataset.state, li.dataset.attempts])')
   t.same(parts, [['1', 'done', '1'], ['2', 'done', '2'], ['3', 'done', '1'], ['4', 'done', '1']], 'four parts done; part 2 on its second attempt')
   t.equal(dropped, 1, 'the first attempt of part 2 was dropped')
   t.ok(maxInFlight >= 2 && maxInFlight <= 3, `parts were sent in parallel, at most 3 at a time (${maxInFlight} at once)`)

@@ -70,8 +70,8 @@ t.test('deny rules win, buckets filter, keys may be a list', async (t) => {
     rules: [
       { effect: 'allow', actions: ['read', 'write'], keys: ['users/${sub}/**', 'shared/**'], buckets: ['media'] },
       { effect: 'deny', actions: ['write'], keys: 'users/${sub}/.system/**' },
-      { effect: 'deny', actions: ['read'], keys: 'users/${sub}/secret' },
-    ],
+      { effect: 'deny', actions: ['read'], keys: 'users/${sub}/secret' }
+    ]
   })
   t.ok(can(policy, 'alice', 'write', 'users/alice/a'))
   t.ok(can(policy, 'alice', 'write', 'shared/a'))
@@ -101,19 +101,19 @@ t.test('policy validation', async (t) => {
 
 const secret = 'test-secret-at-least-32-bytes-long!!'
 
-function jwt(payload: object, key = secret, header: object = { alg: 'HS256', typ: 'JWT' }): string {
+function jwt (payload: object, key = secret, header: object = { alg: 'HS256', typ: 'JWT' }): string {
   const b64 = (v: object) => Buffer.from(JSON.stringify(v)).toString('base64url')
   const unsigned = `${b64(header)}.${b64(payload)}`
   return `${unsigned}.${createHmac('sha256', key).update(unsigned).digest('base64url')}`
 }
 
-async function serve(t: Test, policy: Policy, jwtSecret?: string): Promise<string> {
+async function serve (t: Test, policy: Policy, jwtSecret?: string): Promise<string> {
   const app = await buildPermissionService({ policy, jwtSecret })
   t.teardown(() => app.close())
   return app.listen({ port: 0, host: '127.0.0.1' })
 }
 
-async function check(base: string, body: unknown, token?: string) {
+async function check (base: string, body: unknown, token?: string) {
   const headers: Record<string, string> = { 'content-type': 'application/json' }
   if (token !== undefined) headers.authorization = `Bearer ${token}`
   const res = await fetch(`${base}/check`, { method: 'POST', headers, body: JSON.stringify(body) })
@@ -145,7 +145,7 @@ t.test('HTTP with JWT verification', async (t) => {
     ['expired', jwt({ sub: 'alice', exp: now() - 60 })],
     ['no sub', jwt({ name: 'alice' })],
     ['alg none', jwt({ sub: 'alice' }, secret, { alg: 'none' }).replace(/[^.]*$/, '')],
-    ['garbage', 'not-a-jwt'],
+    ['garbage', 'not-a-jwt']
   ]
   for (const [name, token] of bad) {
     r = await check(base, aliceReads('users/alice/a'), token)
@@ -155,7 +155,7 @@ t.test('HTTP with JWT verification', async (t) => {
   const res = await fetch(`${base}/check`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Basic ${alice}` },
-    body: JSON.stringify(aliceReads('users/alice/a')),
+    body: JSON.stringify(aliceReads('users/alice/a'))
   })
   t.equal(res.status, 401, '401: Basic scheme')
   t.equal(res.headers.get('www-authenticate'), 'Bearer')

@@ -15,7 +15,7 @@ import {
   S3Client,
   S3ServiceException,
   UploadPartCommand,
-  type S3ClientConfig,
+  type S3ClientConfig
 } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import { startS3Emulator } from '../dev/s3-emulator.js'
@@ -29,11 +29,11 @@ const s3 = await startS3Emulator({
   ...creds,
   region,
   buckets: [bucket, 'other'],
-  seed: { 'media/public/hello.txt': { body: 'Hello, world!\n', contentType: 'text/plain; charset=utf-8' } },
+  seed: { 'media/public/hello.txt': { body: 'Hello, world!\n', contentType: 'text/plain; charset=utf-8' } }
 })
 t.teardown(() => s3.close())
 
-function client(overrides: Partial<S3ClientConfig> = {}): S3Client {
+function client (overrides: Partial<S3ClientConfig> = {}): S3Client {
   const c = new S3Client({
     region,
     endpoint: s3.endpoint,
@@ -41,7 +41,7 @@ function client(overrides: Partial<S3ClientConfig> = {}): S3Client {
     credentials: creds,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-    ...overrides,
+    ...overrides
   })
   t.teardown(() => c.destroy())
   return c
@@ -49,7 +49,7 @@ function client(overrides: Partial<S3ClientConfig> = {}): S3Client {
 const sdk = client()
 
 /** The S3 error code (and HTTP status) of a failing SDK call. */
-async function s3Error(p: Promise<unknown>): Promise<[number | undefined, string]> {
+async function s3Error (p: Promise<unknown>): Promise<[number | undefined, string]> {
   try {
     await p
   } catch (err) {
@@ -59,7 +59,7 @@ async function s3Error(p: Promise<unknown>): Promise<[number | undefined, string
   throw new Error('expected the call to fail')
 }
 
-async function fetchXml(url: string, init?: RequestInit): Promise<{ status: number; code: string | undefined; text: string; res: Response }> {
+async function fetchXml (url: string, init?: RequestInit): Promise<{ status: number; code: string | undefined; text: string; res: Response }> {
   const res = await fetch(url, init)
   const text = await res.text()
   return { status: res.status, code: /<Code>([^<]*)<\/Code>/.exec(text)?.[1], text, res }
@@ -75,7 +75,7 @@ t.test('sigv4 building blocks', async (t) => {
 t.test('SDK: put, get, head, range, delete', async (t) => {
   const key = 'users/alice/notes – ünïcode & spaces.txt'
   const put = await sdk.send(new PutObjectCommand({
-    Bucket: bucket, Key: key, Body: 'hello emulator', ContentType: 'text/plain', Metadata: { owner: 'alice' },
+    Bucket: bucket, Key: key, Body: 'hello emulator', ContentType: 'text/plain', Metadata: { owner: 'alice' }
   }))
   t.equal(put.ETag, `"${createHash('md5').update('hello emulator').digest('hex')}"`, 'ETag = quoted MD5')
 
@@ -96,7 +96,7 @@ t.test('SDK: put, get, head, range, delete', async (t) => {
     ['bytes=0-4', 206, 'hello', 'bytes 0-4/14'],
     ['bytes=6-', 206, 'emulator', 'bytes 6-13/14'],
     ['bytes=-8', 206, 'emulator', 'bytes 6-13/14'],
-    ['bytes=10-999', 206, 'ator', 'bytes 10-13/14'],
+    ['bytes=10-999', 206, 'ator', 'bytes 10-13/14']
   ]
   for (const [range, status, body, contentRange] of cases) {
     const r = await sdk.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: range }))
@@ -133,7 +133,7 @@ t.test('SDK: default checksum settings (aws-chunked bodies with trailers) still 
   const defaults = client({ requestChecksumCalculation: 'WHEN_SUPPORTED', responseChecksumValidation: 'WHEN_SUPPORTED' })
   const { Readable } = await import('node:stream')
   await defaults.send(new PutObjectCommand({
-    Bucket: bucket, Key: 'streamed', Body: Readable.from([Buffer.from('part one, '), Buffer.from('part two')]), ContentLength: 18,
+    Bucket: bucket, Key: 'streamed', Body: Readable.from([Buffer.from('part one, '), Buffer.from('part two')]), ContentLength: 18
   }))
   const got = await sdk.send(new GetObjectCommand({ Bucket: bucket, Key: 'streamed' }))
   t.equal(await got.Body!.transformToString(), 'part one, part two')
@@ -181,8 +181,10 @@ t.test('SDK: multipart upload', async (t) => {
   const s1 = await sdk.send(new UploadPartCommand({ Bucket: bucket, Key: 'small', UploadId: small.UploadId, PartNumber: 1, Body: 'a' }))
   const s2 = await sdk.send(new UploadPartCommand({ Bucket: bucket, Key: 'small', UploadId: small.UploadId, PartNumber: 2, Body: 'b' }))
   t.same(await s3Error(sdk.send(new CompleteMultipartUploadCommand({
-    Bucket: bucket, Key: 'small', UploadId: small.UploadId,
-    MultipartUpload: { Parts: [{ PartNumber: 1, ETag: s1.ETag! }, { PartNumber: 2, ETag: s2.ETag! }] },
+    Bucket: bucket,
+    Key: 'small',
+    UploadId: small.UploadId,
+    MultipartUpload: { Parts: [{ PartNumber: 1, ETag: s1.ETag! }, { PartNumber: 2, ETag: s2.ETag! }] }
   }))), [400, 'EntityTooSmall'])
   await sdk.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: 'small', UploadId: small.UploadId }))
   t.same(await s3Error(sdk.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: 'small', UploadId: small.UploadId }))), [404, 'NoSuchUpload'])
@@ -215,7 +217,7 @@ t.test('presigned URLs via fetch', async (t) => {
 
   // GET with response overrides
   const getUrl = await getSignedUrl(sdk, new GetObjectCommand({
-    Bucket: bucket, Key: 'public/hello.txt', ResponseContentType: 'text/x-greeting', ResponseContentDisposition: 'attachment; filename="hi.txt"',
+    Bucket: bucket, Key: 'public/hello.txt', ResponseContentType: 'text/x-greeting', ResponseContentDisposition: 'attachment; filename="hi.txt"'
   }), ttl)
   let res = await fetch(getUrl)
   t.equal(res.status, 200)
@@ -253,7 +255,7 @@ t.test('presigned URLs via fetch', async (t) => {
   // CORS preflight
   res = await fetch(putUrl, {
     method: 'OPTIONS',
-    headers: { origin: 'http://localhost:5173', 'access-control-request-method': 'PUT', 'access-control-request-headers': 'content-type' },
+    headers: { origin: 'http://localhost:5173', 'access-control-request-method': 'PUT', 'access-control-request-headers': 'content-type' }
   })
   t.same([res.status, res.headers.get('access-control-allow-origin'), res.headers.get('access-control-allow-headers')], [200, '*', 'content-type'])
   t.match(res.headers.get('access-control-allow-methods'), /PUT/)

@@ -170,8 +170,13 @@ function runServer (env: RawEnv) {
 t.test('src/server.ts reads its secrets from files', async (t) => {
   const files = secretsDir(t, { key_id: 'AKID\n', secret: `${S3_SECRET}\n`, jwt: `${JWT_SECRET}\n` })
   const server = runServer({
-    ...BASE, LOG_LEVEL: 'info', HOST: '127.0.0.1', PORT: '0',
-    S3_ACCESS_KEY_ID_FILE: files.key_id, S3_SECRET_ACCESS_KEY_FILE: files.secret, JWT_SECRET_FILE: files.jwt
+    ...BASE,
+    LOG_LEVEL: 'info',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    S3_ACCESS_KEY_ID_FILE: files.key_id,
+    S3_SECRET_ACCESS_KEY_FILE: files.secret,
+    JWT_SECRET_FILE: files.jwt
   })
   t.teardown(() => { if (server.child.exitCode === null) server.child.kill('SIGKILL') })
   const address = await server.listening

@@ -26,7 +26,7 @@ t.test('a wrong secret key is rejected', async t => {
   t.teardown(() => bad.destroy())
   const err = await bad.send(new GetObjectCommand({ Bucket: bucket, Key: key })).then(
     () => undefined,
-    (err: unknown) => err as { name: string; $metadata?: { httpStatusCode?: number } },
+    (err: unknown) => err as { name: string; $metadata?: { httpStatusCode?: number } }
   )
   t.ok(err, 'request with a wrong secret is rejected')
   t.equal(err?.$metadata?.httpStatusCode, 403)

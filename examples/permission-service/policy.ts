@@ -16,9 +16,9 @@ export const RuleSchema = Type.Object(
     // Glob(s) over object keys: `*` = part of one segment, `**` = any depth, `${sub}` = the subject.
     keys: Type.Union([KeyPattern, Type.Array(KeyPattern, { minItems: 1 })]),
     // Exact bucket names; absent = any bucket.
-    buckets: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
+    buckets: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }))
   },
-  { additionalProperties: false },
+  { additionalProperties: false }
 )
 export type Rule = Static<typeof RuleSchema>
 
@@ -26,9 +26,9 @@ export const PolicySchema = Type.Object(
   {
     // 0 (or absent) = answers are sent with `Cache-Control: no-store`.
     decisionMaxAgeSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400 })),
-    rules: Type.Array(RuleSchema),
+    rules: Type.Array(RuleSchema)
   },
-  { additionalProperties: false },
+  { additionalProperties: false }
 )
 export type Policy = Static<typeof PolicySchema>
 
@@ -40,7 +40,7 @@ export interface CheckRequest {
 }
 
 /** Validates an already-parsed policy document; throws an Error listing every problem. */
-export function parsePolicy(doc: unknown, source = 'policy'): Policy {
+export function parsePolicy (doc: unknown, source = 'policy'): Policy {
   if (!Value.Check(PolicySchema, doc)) {
     const problems = Value.Errors(PolicySchema, doc).map((e) => `  ${e.instancePath || '/'}: ${e.message}`)
     throw new Error(`${source} is invalid:\n${problems.join('\n')}`)
@@ -55,7 +55,7 @@ export function parsePolicy(doc: unknown, source = 'policy'): Policy {
   return doc
 }
 
-export async function loadPolicy(path: string): Promise<Policy> {
+export async function loadPolicy (path: string): Promise<Policy> {
   const text = await readFile(path, 'utf8')
   let doc: unknown
   try {
@@ -71,7 +71,7 @@ export async function loadPolicy(path: string): Promise<Policy> {
  * Keys with `.` or `..` segments are always denied: HTTP clients and gateways may normalise them
  * away, so the key that reaches the store could differ from the key checked here.
  */
-export function decide(policy: Policy, req: CheckRequest): boolean {
+export function decide (policy: Policy, req: CheckRequest): boolean {
   if (req.key.split('/').some((segment) => segment === '.' || segment === '..')) return false
   let allowed = false
   for (const rule of policy.rules) {
@@ -82,7 +82,7 @@ export function decide(policy: Policy, req: CheckRequest): boolean {
   return allowed
 }
 
-function ruleMatches(rule: Rule, req: CheckRequest): boolean {
+function ruleMatches (rule: Rule, req: CheckRequest): boolean {
   if (!rule.actions.includes(req.action)) return false
   if (rule.buckets && !rule.buckets.includes(req.bucket)) return false
   return patternsOf(rule).some((pattern) => {
@@ -95,16 +95,16 @@ function ruleMatches(rule: Rule, req: CheckRequest): boolean {
 
 const SUB = '${sub}'
 
-export function isSafeSubject(subject: string): boolean {
+export function isSafeSubject (subject: string): boolean {
   return subject !== '' && subject !== '.' && subject !== '..' && !subject.includes('/')
 }
 
 /** True when `key` matches the glob `pattern` once `${sub}` is replaced (literally) by `subject`. */
-export function matchKey(pattern: string, subject: string, key: string): boolean {
+export function matchKey (pattern: string, subject: string, key: string): boolean {
   return globToRegExp(pattern, subject).test(key)
 }
 
-function globToRegExp(pattern: string, subject: string): RegExp {
+function globToRegExp (pattern: string, subject: string): RegExp {
   const segments = pattern.split('/')
   let source = ''
   segments.forEach((segment, i) => {
@@ -125,15 +125,15 @@ function globToRegExp(pattern: string, subject: string): RegExp {
   return new RegExp(`^${source}$`, 's')
 }
 
-function escapeRegExp(text: string): string {
+function escapeRegExp (text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&')
 }
 
-function patternsOf(rule: Rule): string[] {
+function patternsOf (rule: Rule): string[] {
   return typeof rule.keys === 'string' ? [rule.keys] : rule.keys
 }
 
-function patternProblem(pattern: string): string | undefined {
+function patternProblem (pattern: string): string | undefined {
   if (pattern.replaceAll(SUB, '').includes('${')) return 'uses an unknown variable (only ${sub} exists)'
   if (pattern.split('/').some((segment) => segment.includes('**') && segment !== '**')) {
     return 'uses ** inside a segment (** must be a whole segment, e.g. "a/**/b")'

@@ -14,11 +14,11 @@ export const CheckBodySchema = Type.Object(
     subject: Type.String({ minLength: 1, maxLength: 1024 }),
     action: ActionSchema,
     bucket: Type.String({ minLength: 1, maxLength: 255 }),
-    key: Type.String({ minLength: 1, maxLength: 1024 }),
+    key: Type.String({ minLength: 1, maxLength: 1024 })
   },
   // Unknown fields are stripped (Fastify's removeAdditional), not rejected, so r2-signer may
   // add fields later without breaking existing permission services.
-  { additionalProperties: false },
+  { additionalProperties: false }
 )
 
 export interface PermissionServiceOptions {
@@ -28,11 +28,11 @@ export interface PermissionServiceOptions {
   logger?: boolean | object
 }
 
-export async function buildPermissionService(opts: PermissionServiceOptions): Promise<FastifyInstance> {
+export async function buildPermissionService (opts: PermissionServiceOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: opts.logger ?? false,
     // Strict contract: `"subject": 42` is a 400, not silently coerced to "42".
-    ajv: { customOptions: { coerceTypes: false } },
+    ajv: { customOptions: { coerceTypes: false } }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   const { policy, jwtSecret } = opts
@@ -47,7 +47,7 @@ export async function buildPermissionService(opts: PermissionServiceOptions): Pr
   }
 
   // Runs before body validation, so an unauthenticated caller learns nothing about the body rules.
-  async function authenticate(req: FastifyRequest, reply: FastifyReply) {
+  async function authenticate (req: FastifyRequest, reply: FastifyReply) {
     reply.header('cache-control', 'no-store')
     if (!jwtSecret) return
     try {
@@ -77,7 +77,7 @@ export async function buildPermissionService(opts: PermissionServiceOptions): Pr
       }
       req.log.info({ ...check, allowed }, 'decision')
       return reply.header('cache-control', decisionCacheControl).send({ allowed })
-    },
+    }
   )
 
   app.get('/healthz', async () => ({ ok: true }))
@@ -87,7 +87,7 @@ export async function buildPermissionService(opts: PermissionServiceOptions): Pr
 
 // --- direct run -------------------------------------------------------------------------------
 
-function isDirectRun(): boolean {
+function isDirectRun (): boolean {
   const entry = process.argv[1]
   if (!entry) return false
   try {
@@ -97,12 +97,12 @@ function isDirectRun(): boolean {
   }
 }
 
-async function main(): Promise<void> {
+async function main (): Promise<void> {
   const policyFile = process.env.POLICY_FILE ?? join(dirname(fileURLToPath(import.meta.url)), 'policy.json')
   const app = await buildPermissionService({
     policy: await loadPolicy(policyFile),
     jwtSecret: process.env.JWT_SECRET || undefined,
-    logger: true,
+    logger: true
   })
   const port = Number(process.env.PORT ?? 8081)
   await app.listen({ port, host: process.env.HOST ?? '127.0.0.1' })

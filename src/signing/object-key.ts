@@ -8,6 +8,7 @@
 export const MAX_KEY_BYTES = 1024
 
 // C0 controls, DEL and C1 controls.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/
 
 export const OBJECT_KEY_RULES = 'an object key is 1 to 1024 UTF-8 bytes of well-formed Unicode, without control characters, a leading "/", or empty, "." or ".." path segments'

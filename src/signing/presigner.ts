@@ -17,10 +17,10 @@ import {
   formatAmzDate,
   signCanonicalRequest,
   uriEscape,
-  uriEscapePath,
-} from './sigv4.js';
+  uriEscapePath
+} from './sigv4.js'
 
-export type PresignOperation = 'GetObject' | 'HeadObject' | 'PutObject' | 'UploadPart';
+export type PresignOperation = 'GetObject' | 'HeadObject' | 'PutObject' | 'UploadPart'
 
 export interface PresignerConfig {
   /** e.g. 'http://127.0.0.1:17480' or 'https://ACCOUNT.r2.cloudflarestorage.com' (no path). */
@@ -79,28 +79,28 @@ export interface Presigner {
  * Content type the SDK sends (and, with content-type signable, signs) for PutObject/UploadPart
  * when none is given: their payload is a blob, and blob payloads default to this media type.
  */
-export const DEFAULT_PUT_CONTENT_TYPE = 'application/octet-stream';
+export const DEFAULT_PUT_CONTENT_TYPE = 'application/octet-stream'
 
 /** Same test as the SDK's endpoint rules (@smithy isIpAddress) on the WHATWG-parsed hostname. */
-const IPV4 = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]\d|\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]\d|\d)){3}$/;
+const IPV4 = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]\d|\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]\d|\d)){3}$/
 /** aws.isVirtualHostableS3Bucket(bucket, false): one DNS label, 3..63 chars, lower-case, no edge hyphens. */
-const VIRTUAL_HOSTABLE_BUCKET = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
+const VIRTUAL_HOSTABLE_BUCKET = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/
 /**
  * Bucket names we sign for: S3's (legacy, relaxed) character set. The SDK also accepts names it
  * routes differently or breaks on; those are rejected in `checkBucket` instead of diverging.
  */
-const BUCKET_CHARS = /^[A-Za-z0-9._-]{1,255}$/;
+const BUCKET_CHARS = /^[A-Za-z0-9._-]{1,255}$/
 /**
  * AWS-reserved suffixes the SDK's endpoint rules treat specially: `--x-s3`/`--xa-s3` are S3
  * Express directory buckets (the SDK would make a network CreateSession call and sign with a
  * session token), `--op-s3` is S3 on Outposts.
  */
-const SPECIAL_BUCKET_SUFFIX = /--(?:x|xa|op)-s3$/i;
+const SPECIAL_BUCKET_SUFFIX = /--(?:x|xa|op)-s3$/i
 /** Region goes into the credential scope; the SDK requires a valid host label. */
-const REGION = /^(?!-)(?![A-Za-z0-9-]*-$)[A-Za-z0-9-]{1,63}$/;
+const REGION = /^(?!-)(?![A-Za-z0-9-]*-$)[A-Za-z0-9-]{1,63}$/
 /** Signed header values: visible ASCII, spaces and tabs (anything else can't be sent faithfully). */
-const HEADER_VALUE = /^[\t\x20-\x7e]*[\x21-\x7e][\t\x20-\x7e]*$/;
-const CONTENT_LENGTH = /^(?:0|[1-9][0-9]{0,15})$/;
+const HEADER_VALUE = /^[\t\x20-\x7e]*[\x21-\x7e][\t\x20-\x7e]*$/
+const CONTENT_LENGTH = /^(?:0|[1-9][0-9]{0,15})$/
 
 interface OperationSpec {
   method: 'GET' | 'HEAD' | 'PUT';
@@ -117,8 +117,8 @@ const OPERATIONS: Readonly<Record<PresignOperation, OperationSpec>> = {
   GetObject: { method: 'GET', xId: '&x-id=GetObject' },
   HeadObject: { method: 'HEAD', xId: '' },
   PutObject: { method: 'PUT', xId: '&x-id=PutObject' },
-  UploadPart: { method: 'PUT', xId: '&x-id=UploadPart' },
-};
+  UploadPart: { method: 'PUT', xId: '&x-id=UploadPart' }
+}
 
 interface ParsedEndpoint {
   /** 'http://' | 'https://' */
@@ -128,35 +128,35 @@ interface ParsedEndpoint {
   isIp: boolean;
 }
 
-function parseEndpoint(endpoint: string): ParsedEndpoint {
-  let u: URL;
+function parseEndpoint (endpoint: string): ParsedEndpoint {
+  let u: URL
   try {
-    u = new URL(endpoint);
+    u = new URL(endpoint)
   } catch {
-    throw new TypeError(`presigner: endpoint is not a URL: ${JSON.stringify(endpoint)}`);
+    throw new TypeError(`presigner: endpoint is not a URL: ${JSON.stringify(endpoint)}`)
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-    throw new TypeError(`presigner: endpoint must be http(s): ${JSON.stringify(endpoint)}`);
+    throw new TypeError(`presigner: endpoint must be http(s): ${JSON.stringify(endpoint)}`)
   }
   if (u.username !== '' || u.password !== '' || u.search !== '' || u.hash !== '' || u.pathname !== '/' || endpoint.includes('?')) {
-    throw new TypeError(`presigner: endpoint must be scheme://host[:port] with no path, query or credentials: ${JSON.stringify(endpoint)}`);
+    throw new TypeError(`presigner: endpoint must be scheme://host[:port] with no path, query or credentials: ${JSON.stringify(endpoint)}`)
   }
-  return { scheme: u.protocol + '//', host: u.host, isIp: IPV4.test(u.hostname) || u.hostname.startsWith('[') };
+  return { scheme: u.protocol + '//', host: u.host, isIp: IPV4.test(u.hostname) || u.hostname.startsWith('[') }
 }
 
-function nonEmptyString(value: unknown, what: string): string {
-  if (typeof value !== 'string' || value.length === 0) throw new TypeError(`presigner: ${what} must be a non-empty string`);
-  return value;
+function nonEmptyString (value: unknown, what: string): string {
+  if (typeof value !== 'string' || value.length === 0) throw new TypeError(`presigner: ${what} must be a non-empty string`)
+  return value
 }
 
-function wellFormed(value: unknown, what: string): string {
+function wellFormed (value: unknown, what: string): string {
   if (typeof value !== 'string' || !value.isWellFormed()) {
-    throw new TypeError(`presigner: ${what} must be a well-formed string (no lone surrogates)`);
+    throw new TypeError(`presigner: ${what} must be a well-formed string (no lone surrogates)`)
   }
-  return value;
+  return value
 }
 
-function checkBucket(bucket: unknown): string {
+function checkBucket (bucket: unknown): string {
   if (
     typeof bucket !== 'string' ||
     !BUCKET_CHARS.test(bucket) ||
@@ -165,30 +165,30 @@ function checkBucket(bucket: unknown): string {
     SPECIAL_BUCKET_SUFFIX.test(bucket) ||
     /^xn--/i.test(bucket) // reserved by S3; the SDK throws building a virtual host from invalid punycode
   ) {
-    throw new TypeError(`presigner: unsupported bucket name ${JSON.stringify(bucket)}`);
+    throw new TypeError(`presigner: unsupported bucket name ${JSON.stringify(bucket)}`)
   }
-  return bucket;
+  return bucket
 }
 
-function checkHeaderValue(name: string, value: unknown): string {
+function checkHeaderValue (name: string, value: unknown): string {
   if (typeof value !== 'string' || !HEADER_VALUE.test(value)) {
-    throw new TypeError(`presigner: header ${name} must be non-empty visible ASCII (spaces/tabs allowed)`);
+    throw new TypeError(`presigner: header ${name} must be non-empty visible ASCII (spaces/tabs allowed)`)
   }
-  return value;
+  return value
 }
 
-export function createPresigner(config: PresignerConfig): Presigner {
-  const endpoint = parseEndpoint(config.endpoint);
-  const region = nonEmptyString(config.region, 'region');
-  if (!REGION.test(region)) throw new TypeError(`presigner: invalid region ${JSON.stringify(region)}`);
-  const accessKeyId = wellFormed(nonEmptyString(config.accessKeyId, 'accessKeyId'), 'accessKeyId');
-  const secretAccessKey = wellFormed(nonEmptyString(config.secretAccessKey, 'secretAccessKey'), 'secretAccessKey');
-  if (typeof config.forcePathStyle !== 'boolean') throw new TypeError('presigner: forcePathStyle must be a boolean');
+export function createPresigner (config: PresignerConfig): Presigner {
+  const endpoint = parseEndpoint(config.endpoint)
+  const region = nonEmptyString(config.region, 'region')
+  if (!REGION.test(region)) throw new TypeError(`presigner: invalid region ${JSON.stringify(region)}`)
+  const accessKeyId = wellFormed(nonEmptyString(config.accessKeyId, 'accessKeyId'), 'accessKeyId')
+  const secretAccessKey = wellFormed(nonEmptyString(config.secretAccessKey, 'secretAccessKey'), 'secretAccessKey')
+  if (typeof config.forcePathStyle !== 'boolean') throw new TypeError('presigner: forcePathStyle must be a boolean')
 
   // Buckets are never virtual-hosted on an IP endpoint (there is no DNS to route on).
-  const mayVirtualHost = !config.forcePathStyle && !endpoint.isIp;
-  const { scheme, host: endpointHost } = endpoint;
-  const signingKeys = new SigningKeyCache(secretAccessKey, region, 's3');
+  const mayVirtualHost = !config.forcePathStyle && !endpoint.isIp
+  const { scheme, host: endpointHost } = endpoint
+  const signingKeys = new SigningKeyCache(secretAccessKey, region, 's3')
 
   // Query params, in the order both the canonical query and the SDK's URL use (sorted by name):
   //   X-Amz-Algorithm, X-Amz-Content-Sha256, X-Amz-Credential, X-Amz-Date, X-Amz-Expires,
@@ -201,150 +201,150 @@ export function createPresigner(config: PresignerConfig): Presigner {
   // The SDK adds them under its default checksum config (a CRC32 of the *empty* body for PUTs,
   // since the body isn't there at presign time); R2 rejects them.
   const queryHead =
-    'X-Amz-Algorithm=' + ALGORITHM + '&X-Amz-Content-Sha256=' + UNSIGNED_PAYLOAD + '&X-Amz-Credential=' + uriEscape(accessKeyId) + '%2F';
-  const scopeTail = '/' + region + '/s3/aws4_request';
-  const scopeTailEscaped = uriEscape(scopeTail);
+    'X-Amz-Algorithm=' + ALGORITHM + '&X-Amz-Content-Sha256=' + UNSIGNED_PAYLOAD + '&X-Amz-Credential=' + uriEscape(accessKeyId) + '%2F'
+  const scopeTail = '/' + region + '/s3/aws4_request'
+  const scopeTailEscaped = uriEscape(scopeTail)
 
   // X-Amz-Date/X-Amz-Expires only change once a second: cache the formatted date.
-  let lastSecond = Number.NaN;
-  let lastAmzDate = '';
+  let lastSecond = Number.NaN
+  let lastAmzDate = ''
 
-  function presign(input: PresignInput): PresignedUrl {
-    const op = Object.hasOwn(OPERATIONS, input.operation) ? OPERATIONS[input.operation] : undefined;
+  function presign (input: PresignInput): PresignedUrl {
+    const op = Object.hasOwn(OPERATIONS, input.operation) ? OPERATIONS[input.operation] : undefined
     if (op === undefined) {
-      throw new TypeError(`presigner: unsupported operation ${JSON.stringify(input.operation)}`);
+      throw new TypeError(`presigner: unsupported operation ${JSON.stringify(input.operation)}`)
     }
-    const bucket = checkBucket(input.bucket);
-    const key = input.key;
-    if (typeof key !== 'string' || key.length === 0) throw new TypeError('presigner: key must be a non-empty string');
-    if (!key.isWellFormed()) throw new TypeError('presigner: key must be well-formed UTF-16 (no lone surrogates)');
-    const expiresIn = input.expiresIn;
+    const bucket = checkBucket(input.bucket)
+    const key = input.key
+    if (typeof key !== 'string' || key.length === 0) throw new TypeError('presigner: key must be a non-empty string')
+    if (!key.isWellFormed()) throw new TypeError('presigner: key must be well-formed UTF-16 (no lone surrogates)')
+    const expiresIn = input.expiresIn
     if (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > MAX_EXPIRES_SECONDS) {
-      throw new RangeError(`presigner: expiresIn must be an integer in 1..${MAX_EXPIRES_SECONDS}`);
+      throw new RangeError(`presigner: expiresIn must be an integer in 1..${MAX_EXPIRES_SECONDS}`)
     }
 
-    const ms = input.signingDate === undefined ? Date.now() : input.signingDate.getTime();
-    if (Number.isNaN(ms)) throw new RangeError('presigner: invalid signingDate');
-    const second = Math.floor(ms / 1000);
+    const ms = input.signingDate === undefined ? Date.now() : input.signingDate.getTime()
+    if (Number.isNaN(ms)) throw new RangeError('presigner: invalid signingDate')
+    const second = Math.floor(ms / 1000)
     if (second !== lastSecond) {
-      lastAmzDate = formatAmzDate(new Date(second * 1000));
-      lastSecond = second;
+      lastAmzDate = formatAmzDate(new Date(second * 1000))
+      lastSecond = second
     }
-    const amzDate = lastAmzDate;
-    const date8 = amzDate.slice(0, 8);
+    const amzDate = lastAmzDate
+    const date8 = amzDate.slice(0, 8)
 
-    const virtual = mayVirtualHost && VIRTUAL_HOSTABLE_BUCKET.test(bucket);
-    const host = virtual ? bucket + '.' + endpointHost : endpointHost;
+    const virtual = mayVirtualHost && VIRTUAL_HOSTABLE_BUCKET.test(bucket)
+    const host = virtual ? bucket + '.' + endpointHost : endpointHost
     // Bucket chars are all unreserved, so path-style needs no escaping of the bucket.
-    const path = (virtual ? '/' : '/' + bucket + '/') + uriEscapePath(key);
+    const path = (virtual ? '/' : '/' + bucket + '/') + uriEscapePath(key)
 
     // Signed headers (sorted): content-length, content-md5, content-type, host.
-    let canonicalHeaders = '';
-    let signedHeaderList: string; // for the canonical request
-    let signedHeaderParam: string; // the same, escaped for the query string
-    const signedHeaders: Record<string, string> = {};
-    let tail: string; // query params after X-Amz-SignedHeaders
+    let canonicalHeaders = ''
+    let signedHeaderList: string // for the canonical request
+    let signedHeaderParam: string // the same, escaped for the query string
+    const signedHeaders: Record<string, string> = {}
+    let tail: string // query params after X-Amz-SignedHeaders
 
     if (op.method === 'PUT') {
       if (input.responseContentType !== undefined || input.responseContentDisposition !== undefined) {
-        throw new TypeError(`presigner: response overrides are not valid for ${input.operation}`);
+        throw new TypeError(`presigner: response overrides are not valid for ${input.operation}`)
       }
-      let contentType = DEFAULT_PUT_CONTENT_TYPE;
-      let contentLength: string | undefined;
-      let contentMd5: string | undefined;
-      const headers = input.headers;
+      let contentType = DEFAULT_PUT_CONTENT_TYPE
+      let contentLength: string | undefined
+      let contentMd5: string | undefined
+      const headers = input.headers
       if (headers !== undefined) {
         for (const name in headers) {
-          if (!Object.hasOwn(headers, name)) continue;
-          const value = headers[name];
+          if (!Object.hasOwn(headers, name)) continue
+          const value = headers[name]
           if (name === 'content-length') {
-            contentLength = checkHeaderValue(name, value);
+            contentLength = checkHeaderValue(name, value)
             if (!CONTENT_LENGTH.test(contentLength) || Number(contentLength) > Number.MAX_SAFE_INTEGER) {
-              throw new TypeError('presigner: content-length must be a decimal integer');
+              throw new TypeError('presigner: content-length must be a decimal integer')
             }
           } else if (name === 'content-md5') {
-            contentMd5 = checkHeaderValue(name, value);
+            contentMd5 = checkHeaderValue(name, value)
           } else if (name === 'content-type' && input.operation === 'PutObject') {
-            contentType = checkHeaderValue(name, value);
+            contentType = checkHeaderValue(name, value)
           } else {
-            throw new TypeError(`presigner: header ${JSON.stringify(name)} cannot be signed for ${input.operation}`);
+            throw new TypeError(`presigner: header ${JSON.stringify(name)} cannot be signed for ${input.operation}`)
           }
         }
       }
-      signedHeaderList = '';
-      signedHeaderParam = '';
+      signedHeaderList = ''
+      signedHeaderParam = ''
       if (contentLength !== undefined) {
-        canonicalHeaders += 'content-length:' + contentLength + '\n';
-        signedHeaderList += 'content-length;';
-        signedHeaderParam += 'content-length%3B';
-        signedHeaders['content-length'] = contentLength;
+        canonicalHeaders += 'content-length:' + contentLength + '\n'
+        signedHeaderList += 'content-length;'
+        signedHeaderParam += 'content-length%3B'
+        signedHeaders['content-length'] = contentLength
       }
       if (contentMd5 !== undefined) {
-        canonicalHeaders += 'content-md5:' + canonicalHeaderValue(contentMd5) + '\n';
-        signedHeaderList += 'content-md5;';
-        signedHeaderParam += 'content-md5%3B';
-        signedHeaders['content-md5'] = contentMd5;
+        canonicalHeaders += 'content-md5:' + canonicalHeaderValue(contentMd5) + '\n'
+        signedHeaderList += 'content-md5;'
+        signedHeaderParam += 'content-md5%3B'
+        signedHeaders['content-md5'] = contentMd5
       }
       // content-type is always signed for PUT: the SDK always sends one (see DEFAULT_PUT_CONTENT_TYPE).
-      canonicalHeaders += 'content-type:' + canonicalHeaderValue(contentType) + '\n';
-      signedHeaderList += 'content-type;host';
-      signedHeaderParam += 'content-type%3Bhost';
-      signedHeaders['content-type'] = contentType;
+      canonicalHeaders += 'content-type:' + canonicalHeaderValue(contentType) + '\n'
+      signedHeaderList += 'content-type;host'
+      signedHeaderParam += 'content-type%3Bhost'
+      signedHeaders['content-type'] = contentType
 
       if (input.operation === 'UploadPart') {
-        const partNumber = input.partNumber;
+        const partNumber = input.partNumber
         if (!Number.isInteger(partNumber) || (partNumber as number) < 1 || (partNumber as number) > 10000) {
-          throw new RangeError('presigner: partNumber must be an integer in 1..10000');
+          throw new RangeError('presigner: partNumber must be an integer in 1..10000')
         }
-        const uploadId = wellFormed(nonEmptyString(input.uploadId, 'uploadId'), 'uploadId');
-        tail = '&partNumber=' + String(partNumber) + '&uploadId=' + uriEscape(uploadId) + op.xId;
+        const uploadId = wellFormed(nonEmptyString(input.uploadId, 'uploadId'), 'uploadId')
+        tail = '&partNumber=' + String(partNumber) + '&uploadId=' + uriEscape(uploadId) + op.xId
       } else {
         if (input.partNumber !== undefined || input.uploadId !== undefined) {
-          throw new TypeError('presigner: partNumber/uploadId are only valid for UploadPart');
+          throw new TypeError('presigner: partNumber/uploadId are only valid for UploadPart')
         }
-        tail = op.xId;
+        tail = op.xId
       }
     } else {
       // GET/HEAD: only host is signed, so the URL works from a plain browser navigation.
       if (input.headers !== undefined && Object.keys(input.headers).length !== 0) {
-        throw new TypeError(`presigner: headers cannot be signed for ${input.operation}`);
+        throw new TypeError(`presigner: headers cannot be signed for ${input.operation}`)
       }
       if (input.partNumber !== undefined || input.uploadId !== undefined) {
-        throw new TypeError('presigner: partNumber/uploadId are only valid for UploadPart');
+        throw new TypeError('presigner: partNumber/uploadId are only valid for UploadPart')
       }
-      signedHeaderList = 'host';
-      signedHeaderParam = 'host';
-      tail = '';
+      signedHeaderList = 'host'
+      signedHeaderParam = 'host'
+      tail = ''
       if (input.responseContentDisposition !== undefined) {
-        tail += '&response-content-disposition=' + uriEscape(wellFormed(input.responseContentDisposition, 'responseContentDisposition'));
+        tail += '&response-content-disposition=' + uriEscape(wellFormed(input.responseContentDisposition, 'responseContentDisposition'))
       }
       if (input.responseContentType !== undefined) {
-        tail += '&response-content-type=' + uriEscape(wellFormed(input.responseContentType, 'responseContentType'));
+        tail += '&response-content-type=' + uriEscape(wellFormed(input.responseContentType, 'responseContentType'))
       }
-      tail += op.xId;
+      tail += op.xId
     }
-    canonicalHeaders += 'host:' + host + '\n';
-    signedHeaders['host'] = host;
+    canonicalHeaders += 'host:' + host + '\n'
+    signedHeaders['host'] = host
 
-    const queryStart = queryHead + date8 + scopeTailEscaped + '&X-Amz-Date=' + amzDate + '&X-Amz-Expires=' + String(expiresIn);
-    const queryEnd = '&X-Amz-SignedHeaders=' + signedHeaderParam + tail;
+    const queryStart = queryHead + date8 + scopeTailEscaped + '&X-Amz-Date=' + amzDate + '&X-Amz-Expires=' + String(expiresIn)
+    const queryEnd = '&X-Amz-SignedHeaders=' + signedHeaderParam + tail
     const canonicalRequest = buildCanonicalRequest(
       op.method,
       path,
       queryStart + queryEnd,
       canonicalHeaders,
       signedHeaderList,
-      UNSIGNED_PAYLOAD,
-    );
-    const signature = signCanonicalRequest(signingKeys.get(date8), amzDate, date8 + scopeTail, canonicalRequest);
+      UNSIGNED_PAYLOAD
+    )
+    const signature = signCanonicalRequest(signingKeys.get(date8), amzDate, date8 + scopeTail, canonicalRequest)
 
     return {
       url: scheme + host + path + '?' + queryStart + '&X-Amz-Signature=' + signature + queryEnd,
       method: op.method,
       signedHeaders,
-      expiresAt: new Date((second + expiresIn) * 1000),
-    };
+      expiresAt: new Date((second + expiresIn) * 1000)
+    }
   }
 
-  return { presign };
+  return { presign }
 }

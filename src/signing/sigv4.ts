@@ -8,33 +8,33 @@
  *
  * Spec: https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html
  */
-import * as crypto from 'node:crypto';
-import { createHash, createHmac } from 'node:crypto';
+import * as crypto from 'node:crypto'
+import { createHash, createHmac } from 'node:crypto'
 
-export const ALGORITHM = 'AWS4-HMAC-SHA256';
+export const ALGORITHM = 'AWS4-HMAC-SHA256'
 /** S3 lets query-signed requests skip hashing the body; the canonical request carries this literal. */
-export const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
-export const KEY_TYPE = 'aws4_request';
+export const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD'
+export const KEY_TYPE = 'aws4_request'
 /** SigV4 query auth caps X-Amz-Expires at 7 days. */
-export const MAX_EXPIRES_SECONDS = 604_800;
+export const MAX_EXPIRES_SECONDS = 604_800
 
 // encodeURIComponent leaves !'()* unescaped; SigV4 (and the SDK's @smithy escapeUri /
 // extendedEncodeURIComponent) want only A-Z a-z 0-9 - _ . ~ left alone.
-const EXTRA: Readonly<Record<string, string>> = { '!': '%21', "'": '%27', '(': '%28', ')': '%29', '*': '%2A', '%2F': '/' };
-const extra = (c: string): string => EXTRA[c] as string;
-const HAS_EXTRA = /[!'()*]/;
-const EXTRA_G = /[!'()*]/g;
-const HAS_EXTRA_OR_SLASH = /[!'()*]|%2F/;
-const EXTRA_OR_SLASH_G = /[!'()*]|%2F/g;
+const EXTRA: Readonly<Record<string, string>> = { '!': '%21', "'": '%27', '(': '%28', ')': '%29', '*': '%2A', '%2F': '/' }
+const extra = (c: string): string => EXTRA[c] as string
+const HAS_EXTRA = /[!'()*]/
+const EXTRA_G = /[!'()*]/g
+const HAS_EXTRA_OR_SLASH = /[!'()*]|%2F/
+const EXTRA_OR_SLASH_G = /[!'()*]|%2F/g
 
 /**
  * RFC 3986 percent-encoding of UTF-8, byte-identical to @smithy/core `escapeUri`
  * (used by the SDK for query keys/values, both in the canonical query and in the URL).
  * Throws URIError on lone surrogates, like the SDK.
  */
-export function uriEscape(s: string): string {
-  const e = encodeURIComponent(s);
-  return HAS_EXTRA.test(e) ? e.replace(EXTRA_G, extra) : e;
+export function uriEscape (s: string): string {
+  const e = encodeURIComponent(s)
+  return HAS_EXTRA.test(e) ? e.replace(EXTRA_G, extra) : e
 }
 
 /**
@@ -45,30 +45,30 @@ export function uriEscape(s: string): string {
  * S3 signs the path as sent (no normalization, no double encoding), so this string is both the
  * URL path and the canonical URI.
  */
-export function uriEscapePath(s: string): string {
-  const e = encodeURIComponent(s);
-  return HAS_EXTRA_OR_SLASH.test(e) ? e.replace(EXTRA_OR_SLASH_G, extra) : e;
+export function uriEscapePath (s: string): string {
+  const e = encodeURIComponent(s)
+  return HAS_EXTRA_OR_SLASH.test(e) ? e.replace(EXTRA_OR_SLASH_G, extra) : e
 }
 
 /** `YYYYMMDDTHHMMSSZ` (UTC, milliseconds dropped), as X-Amz-Date. */
-export function formatAmzDate(date: Date): string {
-  const iso = date.toISOString(); // throws RangeError on an invalid Date
-  if (iso.length !== 24) throw new RangeError(`signing date out of range: ${iso}`); // years < 0 or > 9999
+export function formatAmzDate (date: Date): string {
+  const iso = date.toISOString() // throws RangeError on an invalid Date
+  if (iso.length !== 24) throw new RangeError(`signing date out of range: ${iso}`) // years < 0 or > 9999
   return (
     iso.slice(0, 4) + iso.slice(5, 7) + iso.slice(8, 10) + 'T' + iso.slice(11, 13) + iso.slice(14, 16) + iso.slice(17, 19) + 'Z'
-  );
+  )
 }
 
-export function credentialScope(date8: string, region: string, service: string): string {
-  return `${date8}/${region}/${service}/${KEY_TYPE}`;
+export function credentialScope (date8: string, region: string, service: string): string {
+  return `${date8}/${region}/${service}/${KEY_TYPE}`
 }
 
 /** kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request"). */
-export function deriveSigningKey(secretAccessKey: string, date8: string, region: string, service: string): Buffer {
-  const kDate = createHmac('sha256', 'AWS4' + secretAccessKey).update(date8).digest();
-  const kRegion = createHmac('sha256', kDate).update(region).digest();
-  const kService = createHmac('sha256', kRegion).update(service).digest();
-  return createHmac('sha256', kService).update(KEY_TYPE).digest();
+export function deriveSigningKey (secretAccessKey: string, date8: string, region: string, service: string): Buffer {
+  const kDate = createHmac('sha256', 'AWS4' + secretAccessKey).update(date8).digest()
+  const kRegion = createHmac('sha256', kDate).update(region).digest()
+  const kService = createHmac('sha256', kRegion).update(service).digest()
+  return createHmac('sha256', kService).update(KEY_TYPE).digest()
 }
 
 /**
@@ -77,31 +77,31 @@ export function deriveSigningKey(secretAccessKey: string, date8: string, region:
  * midnight, explicit signing dates) in a small insertion-ordered map.
  */
 export class SigningKeyCache {
-  private lastDate = '';
-  private lastKey: Buffer | undefined;
-  private readonly keys = new Map<string, Buffer>();
+  private lastDate = ''
+  private lastKey: Buffer | undefined
+  private readonly keys = new Map<string, Buffer>()
 
-  constructor(
+  constructor (
     private readonly secretAccessKey: string,
     private readonly region: string,
     private readonly service: string,
-    private readonly maxEntries = 4,
+    private readonly maxEntries = 4
   ) {}
 
-  get(date8: string): Buffer {
-    if (date8 === this.lastDate && this.lastKey !== undefined) return this.lastKey;
-    let key = this.keys.get(date8);
+  get (date8: string): Buffer {
+    if (date8 === this.lastDate && this.lastKey !== undefined) return this.lastKey
+    let key = this.keys.get(date8)
     if (key === undefined) {
-      key = deriveSigningKey(this.secretAccessKey, date8, this.region, this.service);
+      key = deriveSigningKey(this.secretAccessKey, date8, this.region, this.service)
       if (this.keys.size >= this.maxEntries) {
-        const oldest = this.keys.keys().next().value;
-        if (oldest !== undefined) this.keys.delete(oldest);
+        const oldest = this.keys.keys().next().value
+        if (oldest !== undefined) this.keys.delete(oldest)
       }
-      this.keys.set(date8, key);
+      this.keys.set(date8, key)
     }
-    this.lastDate = date8;
-    this.lastKey = key;
-    return key;
+    this.lastDate = date8
+    this.lastKey = key
+    return key
   }
 }
 
@@ -109,45 +109,45 @@ export class SigningKeyCache {
  * Canonical form of a header value, as the SDK computes it (CR/LF -> space, runs of spaces/tabs
  * collapsed, one leading/trailing space trimmed) — servers apply the same to what they receive.
  */
-export function canonicalHeaderValue(value: string): string {
-  return value.replace(/[\r\n]/g, ' ').replace(/[ \t]+/g, ' ').replace(/^ | $/g, '');
+export function canonicalHeaderValue (value: string): string {
+  return value.replace(/[\r\n]/g, ' ').replace(/[ \t]+/g, ' ').replace(/^ | $/g, '')
 }
 
 /**
  * CanonicalRequest = Method \n CanonicalURI \n CanonicalQuery \n CanonicalHeaders \n SignedHeaders \n HashedPayload.
  * `canonicalHeaders` is the already-sorted `name:value\n` block (each line ends in '\n', hence the blank line).
  */
-export function buildCanonicalRequest(
+export function buildCanonicalRequest (
   method: string,
   canonicalUri: string,
   canonicalQuery: string,
   canonicalHeaders: string,
   signedHeaders: string,
-  payloadHash: string,
+  payloadHash: string
 ): string {
-  return method + '\n' + canonicalUri + '\n' + canonicalQuery + '\n' + canonicalHeaders + '\n' + signedHeaders + '\n' + payloadHash;
+  return method + '\n' + canonicalUri + '\n' + canonicalQuery + '\n' + canonicalHeaders + '\n' + signedHeaders + '\n' + payloadHash
 }
 
 // One-shot crypto.hash (Node >= 20.12) is ~2x faster than createHash for short inputs; engines
 // allows 20.11, so fall back when it is missing. Both hash the string as UTF-8.
-const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash
 
 export const sha256Hex: (data: string) => string =
   typeof oneShotHash === 'function'
     ? (data) => oneShotHash('sha256', data, 'hex')
-    : (data) => createHash('sha256').update(data, 'utf8').digest('hex');
+    : (data) => createHash('sha256').update(data, 'utf8').digest('hex')
 
-export function buildStringToSign(amzDate: string, scope: string, canonicalRequest: string): string {
-  return ALGORITHM + '\n' + amzDate + '\n' + scope + '\n' + sha256Hex(canonicalRequest);
+export function buildStringToSign (amzDate: string, scope: string, canonicalRequest: string): string {
+  return ALGORITHM + '\n' + amzDate + '\n' + scope + '\n' + sha256Hex(canonicalRequest)
 }
 
-export function hmacHex(key: Buffer, data: string): string {
-  return createHmac('sha256', key).update(data, 'utf8').digest('hex');
+export function hmacHex (key: Buffer, data: string): string {
+  return createHmac('sha256', key).update(data, 'utf8').digest('hex')
 }
 
 /** Signature = hex(HMAC(kSigning, StringToSign)). */
-export function signCanonicalRequest(signingKey: Buffer, amzDate: string, scope: string, canonicalRequest: string): string {
-  return hmacHex(signingKey, buildStringToSign(amzDate, scope, canonicalRequest));
+export function signCanonicalRequest (signingKey: Buffer, amzDate: string, scope: string, canonicalRequest: string): string {
+  return hmacHex(signingKey, buildStringToSign(amzDate, scope, canonicalRequest))
 }
 
 export interface SignQueryInput {
@@ -181,16 +181,16 @@ export interface SignQueryResult {
 }
 
 /** Generic (unoptimized) query-string SigV4 signer built from the primitives above. */
-export function signQuery(input: SignQueryInput): SignQueryResult {
-  const amzDate = formatAmzDate(input.date);
-  const date8 = amzDate.slice(0, 8);
-  const scope = credentialScope(date8, input.region, input.service);
+export function signQuery (input: SignQueryInput): SignQueryResult {
+  const amzDate = formatAmzDate(input.date)
+  const date8 = amzDate.slice(0, 8)
+  const scope = credentialScope(date8, input.region, input.service)
 
-  const headers: Record<string, string> = { ...input.headers, host: input.host };
-  const headerNames = Object.keys(headers).sort();
-  let canonicalHeaders = '';
-  for (const name of headerNames) canonicalHeaders += name + ':' + canonicalHeaderValue(headers[name] as string) + '\n';
-  const signedHeaders = headerNames.join(';');
+  const headers: Record<string, string> = { ...input.headers, host: input.host }
+  const headerNames = Object.keys(headers).sort()
+  let canonicalHeaders = ''
+  for (const name of headerNames) canonicalHeaders += name + ':' + canonicalHeaderValue(headers[name] as string) + '\n'
+  const signedHeaders = headerNames.join(';')
 
   const params: Record<string, string> = {
     ...input.query,
@@ -198,12 +198,12 @@ export function signQuery(input: SignQueryInput): SignQueryResult {
     'X-Amz-Credential': `${input.accessKeyId}/${scope}`,
     'X-Amz-Date': amzDate,
     'X-Amz-Expires': String(input.expiresIn),
-    'X-Amz-SignedHeaders': signedHeaders,
-  };
+    'X-Amz-SignedHeaders': signedHeaders
+  }
   const pairs = Object.keys(params)
     .map((k) => [uriEscape(k), uriEscape(params[k] as string)] as const)
-    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  const canonicalQuery = pairs.map(([k, v]) => k + '=' + v).join('&');
+    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+  const canonicalQuery = pairs.map(([k, v]) => k + '=' + v).join('&')
 
   const canonicalRequest = buildCanonicalRequest(
     input.method,
@@ -211,17 +211,17 @@ export function signQuery(input: SignQueryInput): SignQueryResult {
     canonicalQuery,
     canonicalHeaders,
     signedHeaders,
-    input.payloadHash ?? UNSIGNED_PAYLOAD,
-  );
-  const stringToSign = buildStringToSign(amzDate, scope, canonicalRequest);
-  const signature = hmacHex(deriveSigningKey(input.secretAccessKey, date8, input.region, input.service), stringToSign);
+    input.payloadHash ?? UNSIGNED_PAYLOAD
+  )
+  const stringToSign = buildStringToSign(amzDate, scope, canonicalRequest)
+  const signature = hmacHex(deriveSigningKey(input.secretAccessKey, date8, input.region, input.service), stringToSign)
 
-  const withSig = [...pairs, ['X-Amz-Signature', signature] as const].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const withSig = [...pairs, ['X-Amz-Signature', signature] as const].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
   return {
     canonicalRequest,
     stringToSign,
     signature,
     signedHeaders,
-    queryString: withSig.map(([k, v]) => k + '=' + v).join('&'),
-  };
+    queryString: withSig.map(([k, v]) => k + '=' + v).join('&')
+  }
 }

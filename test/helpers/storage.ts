@@ -8,13 +8,13 @@ import { readState, STATE_FILE, type StorageConfig } from '../storage/state.js'
 
 export type { StorageConfig }
 
-export function testStorage(): StorageConfig {
+export function testStorage (): StorageConfig {
   const state = readState()
   if (!state) {
     throw new Error(
       `No test S3 server: ${STATE_FILE} does not exist. It is written by tap's "before" script ` +
         '(test/storage/before.ts), so run tests through tap (`npm test`, `npx tap test/x.test.ts`), ' +
-        'not with node/tsx directly.',
+        'not with node/tsx directly.'
     )
   }
   const { endpoint, region, accessKeyId, secretAccessKey } = state
@@ -22,7 +22,7 @@ export function testStorage(): StorageConfig {
 }
 
 /** An S3 client for the test server. Pass other credentials to test rejected signatures. */
-export function s3Client(credentials?: { accessKeyId: string; secretAccessKey: string }): S3Client {
+export function s3Client (credentials?: { accessKeyId: string; secretAccessKey: string }): S3Client {
   const { endpoint, region, accessKeyId, secretAccessKey } = testStorage()
   return new S3Client({
     endpoint,
@@ -31,12 +31,12 @@ export function s3Client(credentials?: { accessKeyId: string; secretAccessKey: s
     credentials: credentials ?? { accessKeyId, secretAccessKey },
     // Newer SDKs add CRC32 checksums to every request by default; R2 and RGW don't need them.
     requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED'
   })
 }
 
 /** Creates a new, empty bucket with a unique DNS-safe name like `test-3f9a0c1d2e4b` and returns its name. */
-export async function createTestBucket(prefix = 'test'): Promise<string> {
+export async function createTestBucket (prefix = 'test'): Promise<string> {
   const base = prefix.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 48) || 'test'
   const bucket = `${base}-${randomBytes(6).toString('hex')}`
   const s3 = s3Client()

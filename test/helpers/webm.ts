@@ -68,6 +68,7 @@ function idBytes (id: number): Buffer {
 /** An EBML variable-size integer (element data size), in `length` bytes or the fewest that fit. */
 function vint (value: number, length?: number): Buffer {
   let size = length ?? 1
+  // eslint-disable-next-line no-unmodified-loop-condition -- `size` changes; `length` only says whether to grow
   while (length === undefined && value >= 2 ** (7 * size) - 1) size++
   const out = Buffer.alloc(size)
   let rest = value
@@ -81,6 +82,7 @@ function vint (value: number, length?: number): Buffer {
 
 function uint (value: number, width?: number): Buffer {
   let size = width ?? 1
+  // eslint-disable-next-line no-unmodified-loop-condition -- `size` changes; `width` only says whether to grow
   while (width === undefined && value >= 2 ** (8 * size)) size++
   const out = Buffer.alloc(size)
   let rest = value

@@ -16,56 +16,56 @@
  * - Static credentials and an explicit region: no provider chain, no IMDS, no network. (The SDK
  *   would call CreateSession for S3 Express `--x-s3` buckets; our presigner rejects those names.)
  */
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { PresignInput, PresignerConfig } from '../../src/signing/presigner.js';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3'
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
+import type { PresignInput, PresignerConfig } from '../../src/signing/presigner.js'
 
 // SDK versions after Jan 2027 want Node >= 22; the warning is noise in test/bench output.
-process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true'
 
-export const SIGNABLE_HEADERS: ReadonlySet<string> = new Set(['content-type', 'content-length', 'content-md5']);
+export const SIGNABLE_HEADERS: ReadonlySet<string> = new Set(['content-type', 'content-length', 'content-md5'])
 
-export function createOracleClient(config: PresignerConfig): S3Client {
+export function createOracleClient (config: PresignerConfig): S3Client {
   return new S3Client({
     endpoint: config.endpoint,
     region: config.region,
     credentials: { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey },
     forcePathStyle: config.forcePathStyle,
     requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+    responseChecksumValidation: 'WHEN_REQUIRED'
+  })
 }
 
-type OracleCommand = GetObjectCommand | HeadObjectCommand | PutObjectCommand | UploadPartCommand;
+type OracleCommand = GetObjectCommand | HeadObjectCommand | PutObjectCommand | UploadPartCommand
 
 /** The SDK command equivalent to a PresignInput. */
-export function oracleCommand(input: PresignInput): OracleCommand {
-  const { bucket: Bucket, key: Key } = input;
-  const h = input.headers ?? {};
-  const contentLength = h['content-length'] === undefined ? undefined : Number(h['content-length']);
+export function oracleCommand (input: PresignInput): OracleCommand {
+  const { bucket: Bucket, key: Key } = input
+  const h = input.headers ?? {}
+  const contentLength = h['content-length'] === undefined ? undefined : Number(h['content-length'])
   switch (input.operation) {
     case 'GetObject':
       return new GetObjectCommand({
         Bucket,
         Key,
         ResponseContentType: input.responseContentType,
-        ResponseContentDisposition: input.responseContentDisposition,
-      });
+        ResponseContentDisposition: input.responseContentDisposition
+      })
     case 'HeadObject':
       return new HeadObjectCommand({
         Bucket,
         Key,
         ResponseContentType: input.responseContentType,
-        ResponseContentDisposition: input.responseContentDisposition,
-      });
+        ResponseContentDisposition: input.responseContentDisposition
+      })
     case 'PutObject':
       return new PutObjectCommand({
         Bucket,
         Key,
         ContentType: h['content-type'],
         ContentLength: contentLength,
-        ContentMD5: h['content-md5'],
-      });
+        ContentMD5: h['content-md5']
+      })
     case 'UploadPart':
       return new UploadPartCommand({
         Bucket,
@@ -73,10 +73,10 @@ export function oracleCommand(input: PresignInput): OracleCommand {
         PartNumber: input.partNumber,
         UploadId: input.uploadId,
         ContentLength: contentLength,
-        ContentMD5: h['content-md5'],
-      });
+        ContentMD5: h['content-md5']
+      })
     default:
-      throw new TypeError(`oracle: unsupported operation ${String((input as { operation: unknown }).operation)}`);
+      throw new TypeError(`oracle: unsupported operation ${String((input as { operation: unknown }).operation)}`)
   }
 }
 
@@ -86,22 +86,22 @@ export interface Oracle {
   presign(input: PresignInput): Promise<string>;
 }
 
-export function createOracle(config: PresignerConfig): Oracle {
-  const client = createOracleClient(config);
+export function createOracle (config: PresignerConfig): Oracle {
+  const client = createOracleClient(config)
   return {
     client,
-    presign(input) {
+    presign (input) {
       const options = {
         expiresIn: input.expiresIn,
         signingDate: input.signingDate ?? new Date(),
-        signableHeaders: new Set(SIGNABLE_HEADERS),
-      };
-      const command = oracleCommand(input);
+        signableHeaders: new Set(SIGNABLE_HEADERS)
+      }
+      const command = oracleCommand(input)
       // One call per concrete type: getSignedUrl's generics don't accept the union.
-      if (command instanceof GetObjectCommand) return getSignedUrl(client, command, options);
-      if (command instanceof HeadObjectCommand) return getSignedUrl(client, command, options);
-      if (command instanceof PutObjectCommand) return getSignedUrl(client, command, options);
-      return getSignedUrl(client, command, options);
-    },
-  };
+      if (command instanceof GetObjectCommand) return getSignedUrl(client, command, options)
+      if (command instanceof HeadObjectCommand) return getSignedUrl(client, command, options)
+      if (command instanceof PutObjectCommand) return getSignedUrl(client, command, options)
+      return getSignedUrl(client, command, options)
+    }
+  }
 }

@@ -12,7 +12,7 @@ import { isAlive, readState, STATE_FILE, withStateLock, writeState, type Storage
 const runner = process.ppid
 const log = (msg: string) => console.error(`[test storage] ${msg}`) // stderr: keep tap's stdout pure TAP
 
-function externalEndpoint(): StorageState | undefined {
+function externalEndpoint (): StorageState | undefined {
   const endpoint = process.env.TEST_S3_ENDPOINT
   if (!endpoint) return undefined
   const { TEST_S3_ACCESS_KEY_ID: accessKeyId, TEST_S3_SECRET_ACCESS_KEY: secretAccessKey } = process.env
@@ -50,7 +50,7 @@ try {
       throw new Error(
         `The tests need an S3 server, but ${missing.join(', ')} not found on PATH. ` +
           `Install Ceph with \`${CEPH_INSTALL_HINT}\`, ` +
-          'or point them at one with TEST_S3_ENDPOINT, TEST_S3_ACCESS_KEY_ID, TEST_S3_SECRET_ACCESS_KEY (TEST_S3_REGION, default "auto").',
+          'or point them at one with TEST_S3_ENDPOINT, TEST_S3_ACCESS_KEY_ID, TEST_S3_SECRET_ACCESS_KEY (TEST_S3_REGION, default "auto").'
       )
     }
     const started = Date.now()

@@ -48,12 +48,12 @@ export interface CephHandle {
   daemons: Daemon[]
 }
 
-export function missingCephBinaries(): string[] {
+export function missingCephBinaries (): string[] {
   const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean)
   return BINARIES.filter(bin => !dirs.some(dir => existsSync(join(dir, bin))))
 }
 
-export async function startCeph(opts: CephOptions = {}): Promise<CephHandle> {
+export async function startCeph (opts: CephOptions = {}): Promise<CephHandle> {
   const missing = missingCephBinaries()
   if (missing.length > 0) {
     throw new Error(`Ceph binaries not found on PATH: ${missing.join(', ')}. Install them with \`${CEPH_INSTALL_HINT}\`.`)
@@ -127,17 +127,17 @@ export async function startCeph(opts: CephOptions = {}): Promise<CephHandle> {
   }
 }
 
-export async function stopCeph(handle: CephHandle): Promise<void> {
+export async function stopCeph (handle: CephHandle): Promise<void> {
   await stopDaemons(handle.daemons, handle.runDir)
   rmSync(handle.runDir, { recursive: true, force: true })
 }
 
 /** Whether all of the handle's daemons are still running. */
-export function cephIsRunning(handle: CephHandle): boolean {
+export function cephIsRunning (handle: CephHandle): boolean {
   return handle.daemons.length === 3 && handle.daemons.every(d => isOurs(d.pid, handle.runDir))
 }
 
-function cephConf(o: { runDir: string; fsid: string; monPort: number; rgwPort: number }): string {
+function cephConf (o: { runDir: string; fsid: string; monPort: number; rgwPort: number }): string {
   return `[global]
 fsid = ${o.fsid}
 mon host = [v2:127.0.0.1:${o.monPort}]
@@ -181,7 +181,7 @@ ms mon client mode = crc
 }
 
 /** Runs a setup command, failing with its output if it fails or hangs. */
-function run(cmd: string, args: string[]): Promise<string> {
+function run (cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(cmd, args, { timeout: 60_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       const output = `${stdout}${stderr}`.trim().split('\n').slice(-30).join('\n')
@@ -191,7 +191,7 @@ function run(cmd: string, args: string[]): Promise<string> {
   })
 }
 
-function startDaemon(runDir: string, name: string, cmd: string, args: string[]): Daemon {
+function startDaemon (runDir: string, name: string, cmd: string, args: string[]): Daemon {
   const out = openSync(join(runDir, `${name}.out`), 'a')
   const child = spawn(cmd, args, { detached: true, stdio: ['ignore', out, out] })
   closeSync(out)
@@ -201,7 +201,7 @@ function startDaemon(runDir: string, name: string, cmd: string, args: string[]):
   return { name, pid: child.pid }
 }
 
-async function stopDaemons(daemons: Daemon[], runDir: string): Promise<void> {
+async function stopDaemons (daemons: Daemon[], runDir: string): Promise<void> {
   // Reverse start order, one at a time: radosgw and the OSD hang in shutdown if the
   // daemons they talk to are already gone.
   for (const { pid } of [...daemons].reverse()) {
@@ -220,7 +220,7 @@ async function stopDaemons(daemons: Daemon[], runDir: string): Promise<void> {
 }
 
 /** Our daemons all have `-c <runDir>/ceph.conf` on their command line. */
-function isOurs(pid: number, runDir: string): boolean {
+function isOurs (pid: number, runDir: string): boolean {
   try {
     return isAlive(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`${runDir}/ceph.conf`)
   } catch {
@@ -228,7 +228,7 @@ function isOurs(pid: number, runDir: string): boolean {
   }
 }
 
-function freePort(preferred: number): Promise<number> {
+function freePort (preferred: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer()
     server.once('error', err => (preferred ? freePort(0).then(resolve, reject) : reject(err)))
@@ -239,7 +239,7 @@ function freePort(preferred: number): Promise<number> {
   })
 }
 
-function logTails(runDir: string, lines = 20): string {
+function logTails (runDir: string, lines = 20): string {
   let files: string[] = []
   try {
     files = readdirSync(runDir).filter(f => f.endsWith('.log') || f.endsWith('.out'))

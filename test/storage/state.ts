@@ -28,7 +28,7 @@ export interface StorageState extends StorageConfig {
   users: number[]
 }
 
-export function readState(): StorageState | undefined {
+export function readState (): StorageState | undefined {
   try {
     return JSON.parse(readFileSync(STATE_FILE, 'utf8')) as StorageState
   } catch (err) {
@@ -37,7 +37,7 @@ export function readState(): StorageState | undefined {
   }
 }
 
-export function writeState(state: StorageState): void {
+export function writeState (state: StorageState): void {
   mkdirSync(dirname(STATE_FILE), { recursive: true })
   // write-then-rename so a test process never reads a half-written file
   const tmp = `${STATE_FILE}.${process.pid}.tmp`
@@ -45,12 +45,12 @@ export function writeState(state: StorageState): void {
   renameSync(tmp, STATE_FILE)
 }
 
-export function removeState(): void {
+export function removeState (): void {
   rmSync(STATE_FILE, { force: true })
 }
 
 /** Whether a process exists and is not a zombie (an exited daemon stays a zombie until init reaps it). */
-export function isAlive(pid: number): boolean {
+export function isAlive (pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z'
@@ -60,7 +60,7 @@ export function isAlive(pid: number): boolean {
 }
 
 /** Serialises before/after scripts of concurrent tap runs (mkdir is atomic). */
-export async function withStateLock<T>(fn: () => Promise<T>): Promise<T> {
+export async function withStateLock<T> (fn: () => Promise<T>): Promise<T> {
   const lock = `${STATE_FILE}.lock`
   mkdirSync(dirname(lock), { recursive: true })
   for (;;) {

@@ -316,6 +316,7 @@ async function uploadMultipart (file, plan, ui) {
   }
 
   async function worker () {
+    // eslint-disable-next-line no-unmodified-loop-condition -- a sibling worker sets `failed`
     while (!failed && next <= count) {
       const n = next++
       etags[n] = await sendPart(n)

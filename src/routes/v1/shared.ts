@@ -40,4 +40,3 @@ export function problemResponsesFor<const C extends ProblemCode> (...codes: C[])
 
 /** The statuses any signing route can answer besides its success. */
 export const SIGNING_ERRORS = [400, 401, 403, 413, 415, 503] as const
-
