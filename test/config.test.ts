@@ -5,18 +5,15 @@
  * (src/server.ts) as a real process: bad environment → non-zero exit before listening
  * with one stderr message; good environment → listens and answers /healthz.
  */
-import { spawn } from 'node:child_process'
 import { generateKeyPairSync } from 'node:crypto'
-import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../src/app.js'
 import { ConfigError, type RawEnv } from '../src/config/config.js'
 import { startPermissionStub } from './helpers/permission-stub.js'
+import { startServerProcess } from './helpers/server-process.js'
 import { bearer, keyPair, tokenFor, TEST_JWT_SECRET } from './helpers/tokens.js'
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const ACCOUNT_ID = '0123456789abcdef0123456789ABCDEF'
 const SECRET_MARKER = 'S3SECRET-d0-n0t-ech0-7f3a9c'
 
@@ -275,38 +272,23 @@ t.test('other variables', async (t) => {
   })
 })
 
-/** Runs src/server.ts as production does: configuration from the environment only. */
-function startServer (env: RawEnv) {
-  const child = spawn(process.execPath, ['--import=tsx', 'src/server.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }))
-  })
-  return { child, exited, output: () => ({ stdout, stderr }) }
-}
-
 t.test('src/server.ts with a bad environment exits non-zero before listening, with one message', async (t) => {
   const marker = 'PEM-MARKER-server-9e1'
-  const server = startServer({
-    HOST: '127.0.0.1',
-    PORT: '0',
-    S3_ENDPOINT: 'http://127.0.0.1:9000/path',
-    S3_SECRET_ACCESS_KEY: SECRET_MARKER,
-    S3_BUCKET: 'media',
-    JWT_PUBLIC_KEY: `-----BEGIN PUBLIC KEY-----\n${marker}\n-----END PUBLIC KEY-----`,
-    PERMISSIONS_URL: 'http://127.0.0.1:9/check'
+  const server = startServerProcess({
+    env: {
+      HOST: '127.0.0.1',
+      PORT: '0',
+      S3_ENDPOINT: 'http://127.0.0.1:9000/path',
+      S3_SECRET_ACCESS_KEY: SECRET_MARKER,
+      S3_BUCKET: 'media',
+      JWT_PUBLIC_KEY: `-----BEGIN PUBLIC KEY-----\n${marker}\n-----END PUBLIC KEY-----`,
+      PERMISSIONS_URL: 'http://127.0.0.1:9/check'
+    },
+    killAfterMs: 10_000
   })
-  const timer = setTimeout(() => server.child.kill('SIGKILL'), 10_000)
   const { code } = await server.exited
-  clearTimeout(timer)
-  const { stdout, stderr } = server.output()
+  const stdout = server.stdout()
+  const stderr = server.stderr()
   t.not(code, 0, 'non-zero exit')
   t.not(code, null, 'exited by itself (not killed)')
   t.notMatch(stdout, /Server listening/, 'never listened')
@@ -320,25 +302,11 @@ t.test('src/server.ts with a bad environment exits non-zero before listening, wi
 })
 
 t.test('src/server.ts with a good environment listens and answers /healthz', async (t) => {
-  const server = startServer({ ...GOOD, LOG_LEVEL: 'info', HOST: '127.0.0.1', PORT: '0' })
-  const kill = setTimeout(() => server.child.kill('SIGKILL'), 12_000)
-  t.teardown(() => {
-    clearTimeout(kill)
-    if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL')
-  })
+  const server = startServerProcess({ env: { ...GOOD, LOG_LEVEL: 'info', HOST: '127.0.0.1', PORT: '0' }, killAfterMs: 12_000 })
+  t.teardown(() => server.stop('SIGKILL'))
 
-  const address = await new Promise<string | undefined>((resolve) => {
-    const lines = createInterface({ input: server.child.stdout })
-    lines.on('line', (line) => {
-      try {
-        const entry = JSON.parse(line) as { msg?: string }
-        const match = /^Server listening at (http:\/\/\S+)$/.exec(entry.msg ?? '')
-        if (match !== null) resolve(match[1])
-      } catch { /* not JSON */ }
-    })
-    void server.exited.then(() => resolve(undefined))
-  })
-  t.ok(address, `listening (stderr: ${server.output().stderr.slice(0, 300)})`)
+  const address = await server.listening
+  t.ok(address, `listening (stderr: ${server.stderr().slice(0, 300)})`)
   if (address === undefined) return
   t.match(address, /^http:\/\/127\.0\.0\.1:\d+$/)
 
@@ -350,8 +318,7 @@ t.test('src/server.ts with a good environment listens and answers /healthz', asy
   t.equal(unauthenticated.status, 401, '/v1 still needs a token')
   await unauthenticated.arrayBuffer()
 
-  server.child.kill('SIGTERM')
-  const { code } = await server.exited
+  const { code } = await server.stop()
   t.equal(code, 0, 'SIGTERM shuts down cleanly')
-  t.notOk(server.output().stdout.includes(SECRET_MARKER), 'the S3 secret never reaches the logs')
+  t.notOk(server.stdout().includes(SECRET_MARKER), 'the S3 secret never reaches the logs')
 })

@@ -9,7 +9,7 @@
  * whose target exists, no dev dependency at runtime, nothing secret in the context or the
  * image, and a .dockerignore that keeps node_modules, .git and test artifacts out.
  */
-import { execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, posix, relative, sep } from 'node:path'
@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { EnvSchema, SECRET_ENV_NAMES, type EnvName } from '../src/config/env-schema.js'
 import { startPermissionStub } from './helpers/permission-stub.js'
+import { startServerProcess } from './helpers/server-process.js'
 import { createTestBucket, testStorage } from './helpers/storage.js'
 import { bearer, tokenFor, TEST_JWT_SECRET } from './helpers/tokens.js'
 
@@ -276,10 +277,11 @@ t.test('replaying the build, then starting the production server from the runtim
   const bucket = await createTestBucket('docker')
   const stub = await startPermissionStub()
   t.teardown(stub.close)
-  const child = spawn(process.execPath, ['dist/server.js'], {
+  const server = startServerProcess({
+    args: ['dist/server.js'],
     cwd: app,
+    inheritEnv: ['PATH'],
     env: {
-      PATH: process.env.PATH,
       ...finalState.env,
       HOST: '127.0.0.1',
       PORT: '0',
@@ -291,23 +293,11 @@ t.test('replaying the build, then starting the production server from the runtim
       JWT_SECRET: TEST_JWT_SECRET,
       PERMISSIONS_URL: stub.url
     },
-    stdio: ['ignore', 'pipe', 'pipe']
+    listenTimeoutMs: 20_000
   })
-  let stdout = ''
-  let stderr = ''
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
-  const address = await new Promise<string | undefined>((resolve) => {
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk
-      const match = /"msg":"Server listening at (http:\/\/[^"]+)"/.exec(stdout)
-      if (match !== null) resolve(match[1])
-    })
-    void exited.then(() => resolve(undefined))
-    setTimeout(() => resolve(undefined), 20_000)
-  })
-  t.ok(address, `the server started from the runtime stage (stderr: ${stderr.slice(0, 500)})`)
+  t.teardown(() => server.stop('SIGKILL'))
+  const address = await server.listening
+  t.ok(address, `the server started from the runtime stage (stderr: ${server.stderr().slice(0, 500)})`)
   if (address === undefined) return
 
   const healthz = await fetch(`${address}/healthz`)
@@ -321,6 +311,5 @@ t.test('replaying the build, then starting the production server from the runtim
   const metrics = await fetch(`${address}/metrics`)
   t.match(await metrics.text(), /r2signer_signed_urls_total\{operation="GetObject"\} 1/, '/metrics counts it')
 
-  child.kill('SIGTERM')
-  t.equal(await exited, 0, 'SIGTERM: exit 0')
+  t.equal((await server.stop()).code, 0, 'SIGTERM: exit 0')
 })

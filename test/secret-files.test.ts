@@ -5,20 +5,18 @@
  * reported in the same single ConfigError as everything else, never echoing contents.
  * Then the production entry point reading its secrets from files.
  */
-import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../src/app.js'
 import { ConfigError, type RawEnv } from '../src/config/config.js'
 import { SECRET_ENV_NAMES } from '../src/config/env-schema.js'
 import { readSecretFile, resolveSecretFiles } from '../src/config/secret-files.js'
+import { startServerProcess } from './helpers/server-process.js'
 import { keyPair, TEST_JWT_SECRET } from './helpers/tokens.js'
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const S3_SECRET = 'S3SECRET-from-a-file-5c2e9d'
 const JWT_SECRET = 'jwt-secret-from-a-file-0123456789abcdef-MARK'
 
@@ -143,57 +141,40 @@ t.test('a huge or endless file is refused, not read forever', async (t) => {
   t.match(error?.message, /larger than 64 KiB/)
 })
 
-/** src/server.ts as production runs it, with its secrets in files. */
-function runServer (env: RawEnv) {
-  const child = spawn(process.execPath, ['--import=tsx', 'src/server.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  const listening = new Promise<string | undefined>((resolve) => {
-    child.stdout.on('data', () => {
-      const match = /"msg":"Server listening at (http:\/\/[^"]+)"/.exec(stdout)
-      if (match !== null) resolve(match[1])
-    })
-    void exited.then(() => resolve(undefined))
-  })
-  const kill = setTimeout(() => child.kill('SIGKILL'), 15_000)
-  void exited.then(() => clearTimeout(kill))
-  return { child, exited, listening, output: () => ({ stdout, stderr }) }
-}
-
 t.test('src/server.ts reads its secrets from files', async (t) => {
   const files = secretsDir(t, { key_id: 'AKID\n', secret: `${S3_SECRET}\n`, jwt: `${JWT_SECRET}\n` })
-  const server = runServer({
-    ...BASE,
-    LOG_LEVEL: 'info',
-    HOST: '127.0.0.1',
-    PORT: '0',
-    S3_ACCESS_KEY_ID_FILE: files.key_id,
-    S3_SECRET_ACCESS_KEY_FILE: files.secret,
-    JWT_SECRET_FILE: files.jwt
+  const server = startServerProcess({
+    env: {
+      ...BASE,
+      LOG_LEVEL: 'info',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      S3_ACCESS_KEY_ID_FILE: files.key_id,
+      S3_SECRET_ACCESS_KEY_FILE: files.secret,
+      JWT_SECRET_FILE: files.jwt
+    },
+    killAfterMs: 15_000
   })
-  t.teardown(() => { if (server.child.exitCode === null) server.child.kill('SIGKILL') })
+  t.teardown(() => server.stop('SIGKILL'))
   const address = await server.listening
-  t.ok(address, `listening (stderr: ${server.output().stderr.slice(0, 300)})`)
+  t.ok(address, `listening (stderr: ${server.stderr().slice(0, 300)})`)
   if (address === undefined) return
   t.equal((await fetch(`${address}/healthz`)).status, 200)
-  server.child.kill('SIGTERM')
-  t.equal(await server.exited, 0)
-  const { stdout, stderr } = server.output()
+  t.equal((await server.stop()).code, 0)
+  const stdout = server.stdout()
+  const stderr = server.stderr()
   t.notOk(stdout.includes(S3_SECRET) || stderr.includes(S3_SECRET), 'the S3 secret is not in the output')
   t.notOk(stdout.includes(JWT_SECRET) || stderr.includes(JWT_SECRET), 'the JWT secret is not in the output')
 })
 
 t.test('src/server.ts with a missing secret file exits 1 with the one message', async (t) => {
-  const server = runServer({ ...BASE, S3_ACCESS_KEY_ID: 'AKID', S3_SECRET_ACCESS_KEY_FILE: '/run/secrets/nope', JWT_SECRET: TEST_JWT_SECRET })
-  t.equal(await server.exited, 1)
-  const { stdout, stderr } = server.output()
+  const server = startServerProcess({
+    env: { ...BASE, S3_ACCESS_KEY_ID: 'AKID', S3_SECRET_ACCESS_KEY_FILE: '/run/secrets/nope', JWT_SECRET: TEST_JWT_SECRET },
+    killAfterMs: 15_000
+  })
+  t.equal((await server.exited).code, 1)
+  const stdout = server.stdout()
+  const stderr = server.stderr()
   t.notMatch(stdout, /Server listening/, 'never listened')
   t.match(stderr, /^r2-signer: Invalid configuration: S3_SECRET_ACCESS_KEY_FILE names a file that cannot be read \(ENOENT\)\n$/)
   t.notOk(stderr.includes(TEST_JWT_SECRET))

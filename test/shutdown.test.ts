@@ -4,16 +4,14 @@
  * exits 0; past SHUTDOWN_TIMEOUT_MS it exits 1 anyway; a second signal exits at once.
  * The permission stub delays its answer so that a request is in flight at SIGTERM.
  */
-import { spawn } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { Agent, fetch as undiciFetch, type Response as UndiciResponse } from 'undici'
 import { buildApp } from '../src/app.js'
 import { OFFLINE_STORAGE_ENV } from './helpers/app.js'
 import { json, startPermissionStub, type StubHandler } from './helpers/permission-stub.js'
+import { startServerProcess } from './helpers/server-process.js'
 import { bearer, tokenFor, TEST_JWT_SECRET } from './helpers/tokens.js'
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const PERMISSION_DELAY_MS = 1500
 
 interface Server {
@@ -28,11 +26,8 @@ interface Server {
 async function startServer (t: Test, handler: StubHandler, env: Record<string, string> = {}): Promise<Server & { received: () => number }> {
   const stub = await startPermissionStub(handler)
   t.teardown(stub.close)
-  const child = spawn(process.execPath, ['--import=tsx', 'src/server.ts'], {
-    cwd: ROOT,
+  const server = startServerProcess({
     env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
       ...OFFLINE_STORAGE_ENV,
       HOST: '127.0.0.1',
       PORT: '0',
@@ -42,32 +37,19 @@ async function startServer (t: Test, handler: StubHandler, env: Record<string, s
       PERMISSIONS_TIMEOUT_MS: '10000',
       ...env
     },
-    stdio: ['ignore', 'pipe', 'pipe']
+    killAfterMs: 30_000
   })
-  let stdout = ''
-  let stderr = ''
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-  const exited = new Promise<{ code: number | null, at: number }>((resolve) => child.once('exit', (code) => resolve({ code, at: performance.now() })))
-  const guard = setTimeout(() => child.kill('SIGKILL'), 30_000)
-  void exited.then(() => clearTimeout(guard))
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
+  t.teardown(() => server.stop('SIGKILL'))
 
-  const url = await new Promise<string | undefined>((resolve) => {
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk
-      const match = /"msg":"Server listening at (http:\/\/[^"]+)"/.exec(stdout)
-      if (match !== null) resolve(match[1])
-    })
-    void exited.then(() => resolve(undefined))
-  })
-  if (url === undefined) throw new Error(`the server did not start: ${stderr}`)
+  const url = await server.listening
+  if (url === undefined) throw new Error(`the server did not start: ${server.stderr()}`)
   return {
     url,
-    pid: child.pid as number,
-    kill: (signal) => child.kill(signal),
-    exited,
+    pid: server.child.pid as number,
+    kill: (signal) => server.child.kill(signal),
+    exited: server.exited,
     received: () => stub.received.length,
-    logs: () => stdout.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>)
+    logs: () => server.stdout().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>)
   }
 }
 
