@@ -71,10 +71,10 @@ t.test('requests, signed URLs and permission checks, counted and timed', async (
   t.equal(value(samples, 'r2signer_signed_urls_total', { operation: 'PutObject' }), 1)
 
   for (const [outcome, count] of [['allowed', 4], ['denied', 1], ['unavailable', 1], ['unauthenticated', 1]] as const) {
-    t.equal(value(samples, 'r2signer_permission_checks_total', { outcome }), count, `${count} permission checks ${outcome}`)
-    t.equal(value(samples, 'r2signer_permission_check_duration_seconds_count', { outcome }), count, `${count} timings ${outcome}`)
+    t.equal(value(samples, 'r2signer_permission_checks_total', { outcome, source: 'service' }), count, `${count} permission checks ${outcome}`)
+    t.equal(value(samples, 'r2signer_permission_check_duration_seconds_count', { outcome, source: 'service' }), count, `${count} timings ${outcome}`)
   }
-  t.ok((value(samples, 'r2signer_permission_check_duration_seconds_sum', { outcome: 'allowed' }) ?? 0) > 0, 'durations are recorded')
+  t.ok((value(samples, 'r2signer_permission_check_duration_seconds_sum', { outcome: 'allowed', source: 'service' }) ?? 0) > 0, 'durations are recorded')
 
   const requests = (route: string, status: string, method = 'POST') => value(samples, 'http_request_duration_seconds_count', { method, route, status })
   t.equal(requests('/v1/download-urls', '200'), 3)
@@ -97,6 +97,18 @@ t.test('requests, signed URLs and permission checks, counted and timed', async (
 
   const again = parse((await scrape(app)).text)
   t.equal(value(again, 'http_request_duration_seconds_count', { method: 'GET', route: '/metrics', status: '200' }), 1, 'the scrape itself is counted')
+})
+
+t.test('permission checks answered from the decision cache are labelled source="cache"', async (t) => {
+  const app = await build(t, { permissions: (_check, res) => json(res, 200, { allowed: true }, { 'cache-control': 'private, max-age=60' }) })
+  const auth = bearer(tokenFor('alice-cache-subject'))
+  for (let i = 0; i < 3; i++) {
+    t.equal((await app.post('/v1/download-urls', { key: 'users/alice/cached.txt' }, auth)).status, 200)
+  }
+  const samples = parse((await scrape(app)).text)
+  t.equal(value(samples, 'r2signer_permission_checks_total', { outcome: 'allowed', source: 'service' }), 1, 'asked once')
+  t.equal(value(samples, 'r2signer_permission_checks_total', { outcome: 'allowed', source: 'cache' }), 2, 'then reused twice')
+  t.equal(app.permissions.received.length, 1, 'the permission service saw one check')
 })
 
 t.test('each app has its own registry: two apps in one process do not collide', async (t) => {

@@ -14,8 +14,8 @@ export interface Metrics {
   registry: Registry
   httpRequestDuration: Histogram<'method' | 'route' | 'status'>
   signedUrls: Counter<'operation'>
-  permissionChecks: Counter<'outcome'>
-  permissionCheckDuration: Histogram<'outcome'>
+  permissionChecks: Counter<'outcome' | 'source'>
+  permissionCheckDuration: Histogram<'outcome' | 'source'>
 }
 
 declare module 'fastify' {
@@ -57,14 +57,14 @@ export function createMetrics (): Metrics {
     }),
     permissionChecks: new Counter({
       name: 'r2signer_permission_checks_total',
-      help: 'Permission service checks by outcome (allowed, denied, unauthenticated, unavailable).',
-      labelNames: ['outcome'] as const,
+      help: 'Permission checks by outcome (allowed, denied, unauthenticated, unavailable) and source (service: asked; cache: a stored decision; shared: joined an identical check in flight).',
+      labelNames: ['outcome', 'source'] as const,
       registers: [registry]
     }),
     permissionCheckDuration: new Histogram({
       name: 'r2signer_permission_check_duration_seconds',
-      help: 'Duration of permission service checks, by outcome.',
-      labelNames: ['outcome'] as const,
+      help: 'Duration of permission checks, by outcome and source (cache hits take microseconds, service calls milliseconds).',
+      labelNames: ['outcome', 'source'] as const,
       buckets: LATENCY_BUCKETS,
       registers: [registry]
     })

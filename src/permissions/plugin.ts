@@ -45,8 +45,8 @@ export default fp(async function permissions (app) {
     // No cached decision outlives the token: exp is a required, verified claim.
     const { decision, source } = await client.check(request.headers.authorization ?? '', { subject, action, bucket, key }, request.user.exp * 1000)
     if (source !== 'service') request.audit.permissionSource = source
-    endTimer({ outcome: decision.outcome })
-    app.metrics.permissionChecks.inc({ outcome: decision.outcome })
+    endTimer({ outcome: decision.outcome, source })
+    app.metrics.permissionChecks.inc({ outcome: decision.outcome, source })
     request.audit.permission = decision.outcome === 'unavailable' ? `unavailable: ${decision.reason}` : decision.outcome
     switch (decision.outcome) {
       case 'allowed':
