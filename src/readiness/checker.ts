@@ -1,6 +1,7 @@
-import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3'
+import { HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3'
 import { Agent } from 'undici'
 import type { StorageConfig } from '../config/config.js'
+import { createS3Client } from '../storage/s3-client.js'
 
 /**
  * Readiness: can this instance produce URLs that work? Three checks, run together:
@@ -58,17 +59,8 @@ export function createReadinessChecker (options: ReadinessOptions): ReadinessChe
 
   /** Created on the first probe: apps that are never probed (most tests) open nothing. */
   function s3 (): S3Client {
-    client ??= new S3Client({
-      endpoint: storage.endpoint,
-      region: storage.region,
-      forcePathStyle: storage.forcePathStyle,
-      credentials: { accessKeyId: storage.accessKeyId, secretAccessKey: storage.secretAccessKey },
-      maxAttempts: 1,
-      // R2 needs no checksums; the SDK would add CRC32 to every request by default.
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: { connectionTimeout: timeoutMs, requestTimeout: timeoutMs }
-    })
+    // One attempt: a probe reports what it sees now; the next probe is the retry.
+    client ??= createS3Client(storage, { timeoutMs, maxAttempts: 1 })
     return client
   }
 

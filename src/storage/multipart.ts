@@ -9,10 +9,11 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   ListPartsCommand,
-  S3Client
+  type S3Client
 } from '@aws-sdk/client-s3'
 import { HttpProblem, type ProblemCode } from '../http/problem.js'
 import { MAX_PARTS, MIN_PART_SIZE } from './part-size.js'
+import { createS3Client, type S3Connection } from './s3-client.js'
 
 /**
  * Upload IDs are opaque to clients and differ per store: Ceph RGW `2~eTVBiQEB…`, AWS long
@@ -40,12 +41,7 @@ const LIST_PARTS_MAX_PAGE = 1000
 
 export type MultipartOperation = 'CreateMultipartUpload' | 'ListParts' | 'CompleteMultipartUpload' | 'AbortMultipartUpload'
 
-export interface MultipartStorageOptions {
-  endpoint: string
-  region: string
-  accessKeyId: string
-  secretAccessKey: string
-  forcePathStyle: boolean
+export interface MultipartStorageOptions extends S3Connection {
   /** Bounds connecting, waiting for the answer's headers, and any silence while reading its body. */
   timeoutMs: number
   /** Attempts per call, retries included; default 2 (transient errors and timeouts are retried once). */
@@ -101,23 +97,7 @@ export class MultipartStorage {
     if (!Number.isInteger(this.#listPageSize) || this.#listPageSize < 1 || this.#listPageSize > LIST_PARTS_MAX_PAGE) {
       throw new RangeError(`listPageSize must be an integer in 1..${LIST_PARTS_MAX_PAGE}`)
     }
-    this.#client = new S3Client({
-      endpoint: options.endpoint,
-      region: options.region,
-      forcePathStyle: options.forcePathStyle,
-      credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey },
-      // The SDK's default (since 3.729) adds CRC32 checksums to every request; R2 rejects some.
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-      maxAttempts: options.maxAttempts ?? 2,
-      requestHandler: {
-        connectionTimeout: options.timeoutMs,
-        // Without throwOnRequestTimeout the SDK only logs a warning when requestTimeout passes.
-        requestTimeout: options.timeoutMs,
-        throwOnRequestTimeout: true,
-        socketTimeout: options.timeoutMs
-      }
-    })
+    this.#client = createS3Client(options, { timeoutMs: options.timeoutMs, maxAttempts: options.maxAttempts ?? 2 })
   }
 
   /** Starts an upload; the object gets `contentType` when it is completed. */
