@@ -8,8 +8,8 @@
 import { generateKeyPairSync } from 'node:crypto'
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { buildApp } from '../src/app.js'
 import { ConfigError, type RawEnv } from '../src/config/config.js'
+import { configure } from './helpers/configure.js'
 import { startPermissionStub } from './helpers/permission-stub.js'
 import { startServerProcess } from './helpers/server-process.js'
 import { bearer, keyPair, tokenFor, TEST_JWT_SECRET } from './helpers/tokens.js'
@@ -26,21 +26,6 @@ const GOOD: RawEnv = {
   S3_BUCKET: 'media',
   JWT_SECRET: TEST_JWT_SECRET,
   PERMISSIONS_URL: 'http://127.0.0.1:9/check'
-}
-
-type Outcome = { app: FastifyInstance, error?: undefined } | { app?: undefined, error: unknown }
-
-/** Builds and readies the app (closing it at the end of the test), or returns the error. */
-async function configure (t: Test, env: RawEnv): Promise<Outcome> {
-  let app: FastifyInstance
-  try {
-    app = await buildApp({ env })
-    await app.ready()
-  } catch (error) {
-    return { error }
-  }
-  t.teardown(() => app.close())
-  return { app }
 }
 
 async function configured (t: Test, env: RawEnv): Promise<FastifyInstance> {

@@ -5,10 +5,9 @@
  * (test/helpers/fake-s3.ts); the flow against a real store is in multipart.e2e.test.ts, and
  * against `npm run dev`'s emulator at the end of this file.
  */
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { build, type TestApp } from './helpers/app.js'
+import { closedPort } from './helpers/ports.js'
 import { json } from './helpers/permission-stub.js'
 import { listPartsXml, s3Error, startFakeS3, succeed, xml, type FakeS3, type FakeS3Handler, type FakeS3Request } from './helpers/fake-s3.js'
 import { assertProblem, call, keyQuery, multipartApi, uploadPath, type Json } from './helpers/multipart.js'
@@ -38,15 +37,6 @@ function routes (bucket?: string): Array<[name: string, method: string, path: st
     ['complete', 'POST', uploadPath(UPLOAD_ID, '/complete'), { key: KEY, parts: [{ partNumber: 1, etag: ETAG }], ...b }],
     ['abort', 'DELETE', uploadPath(UPLOAD_ID) + keyQuery(KEY, bucket)]
   ]
-}
-
-/** A port nothing listens on (bound, then released). */
-async function closedPort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
 }
 
 t.test('the happy path: what r2-signer sends to storage and answers', async (t) => {

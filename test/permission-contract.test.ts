@@ -3,10 +3,9 @@
  * (the caller's Authorization header verbatim, {subject, action, bucket, key}) and how
  * it reads every kind of answer. It fails closed: only 200 {"allowed": true} yields a URL.
  */
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { build, type TestApp } from './helpers/app.js'
+import { closedPort } from './helpers/ports.js'
 import { json, startPermissionStub, type StubHandler } from './helpers/permission-stub.js'
 import { bearer, tokenFor } from './helpers/tokens.js'
 
@@ -14,15 +13,6 @@ const DOWNLOAD = { key: 'users/alice/photo.jpg' }
 const UPLOAD = { key: 'users/alice/upload.bin', contentType: 'application/octet-stream' }
 
 type Body = Record<string, unknown>
-
-/** A port nothing listens on (bound, then released). */
-async function closedPort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
 
 async function problem (t: Test, res: Response, status: number, code: string): Promise<Body> {
   t.equal(res.status, status, `status ${status}`)

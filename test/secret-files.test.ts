@@ -9,11 +9,10 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import type { FastifyInstance } from 'fastify'
-import { buildApp } from '../src/app.js'
 import { ConfigError, type RawEnv } from '../src/config/config.js'
 import { SECRET_ENV_NAMES } from '../src/config/env-schema.js'
 import { readSecretFile, resolveSecretFiles } from '../src/config/secret-files.js'
+import { configure } from './helpers/configure.js'
 import { startServerProcess } from './helpers/server-process.js'
 import { keyPair, TEST_JWT_SECRET } from './helpers/tokens.js'
 
@@ -36,18 +35,6 @@ function secretsDir (t: Test, files: Record<string, string>): Record<string, str
     writeFileSync(path, contents, { mode: 0o600 })
     return [name, path]
   }))
-}
-
-async function configure (t: Test, env: RawEnv): Promise<{ app?: FastifyInstance, error?: unknown }> {
-  let app: FastifyInstance
-  try {
-    app = await buildApp({ env })
-    await app.ready()
-  } catch (error) {
-    return { error }
-  }
-  t.teardown(() => app.close())
-  return { app }
 }
 
 async function rejects (t: Test, env: RawEnv, variables: string[], secrets: string[] = []): Promise<ConfigError | undefined> {
