@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events'
 import { Pool, type Dispatcher } from 'undici'
+import { errorCode } from '../http/error-code.js'
 
 /**
  * The HTTP client for the permission service (the contract is in the README and
@@ -160,9 +161,4 @@ function parseAllowed (text: string): boolean | undefined {
   } catch {
     return undefined
   }
-}
-
-function errorCode (error: unknown): string {
-  const { code, cause, name } = error as { code?: string, cause?: { code?: string }, name?: string }
-  return code ?? cause?.code ?? name ?? 'unknown'
 }

@@ -2,6 +2,7 @@ import { HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3'
 import { Agent } from 'undici'
 import type { StorageConfig } from '../config/config.js'
 import { createS3Client } from '../storage/s3-client.js'
+import { errorCode } from '../http/error-code.js'
 
 /**
  * Readiness: can this instance produce URLs that work? Three checks, run together:
@@ -106,7 +107,7 @@ export function createReadinessChecker (options: ReadinessOptions): ReadinessChe
       await body.dump().catch(() => {})
       return statusCode < 500 ? { state: 'ok' } : { state: 'fail', reason: `HTTP ${statusCode}` }
     } catch (error) {
-      return { state: 'fail', reason: signal.aborted ? 'timeout' : `connection error (${causeCode(error)})` }
+      return { state: 'fail', reason: signal.aborted ? 'timeout' : `connection error (${errorCode(error)})` }
     }
   }
 
@@ -147,12 +148,5 @@ function storageErrorReason (error: unknown): string {
     return `HeadBucket answered HTTP ${status}${meaning}`
   }
   if (e.name === 'AbortError' || e.name === 'TimeoutError') return 'HeadBucket timed out'
-  return `HeadBucket failed (${causeCode(error)})`
-}
-
-function causeCode (error: unknown): string {
-  const e = error as { code?: unknown, cause?: { code?: unknown }, name?: string }
-  if (typeof e.cause?.code === 'string') return e.cause.code
-  if (typeof e.code === 'string') return e.code
-  return e.name ?? 'unknown'
+  return `HeadBucket failed (${errorCode(error)})`
 }
