@@ -12,12 +12,10 @@
 import { writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector/promises'
 import Fastify, { type FastifyInstance } from 'fastify'
-import fp from 'fastify-plugin'
 import { pino } from 'pino'
 import { ajvOptions } from '../src/http/ajv.js'
 import requestLogging, { requestIdOptions } from '../src/http/request-logging.js'
 import { loggerOptions } from '../src/logging.js'
-import type { AuditRecord } from '../src/permissions/plugin.js'
 
 const role = process.env.BENCH_ROLE
 const logFile = process.env.BENCH_LOG_FILE
@@ -34,11 +32,6 @@ async function helloWorld (): Promise<FastifyInstance> {
     return503OnClosing: true
   })
   app.removeContentTypeParser('text/plain')
-  // The request-logging plugin logs the request's audit record, which the permissions plugin creates.
-  await app.register(fp(async (app) => {
-    app.decorateRequest('audit', null as unknown as AuditRecord)
-    app.addHook('onRequest', async (request) => { request.audit = {} })
-  }, { name: 'permissions' }))
   await app.register(requestLogging)
   app.get('/hello', async () => ({ hello: 'world' }))
   return app

@@ -6,7 +6,7 @@ import authPlugin from './auth/plugin.js'
 import permissionsPlugin from './permissions/plugin.js'
 import signingPlugin from './signing/plugin.js'
 import multipartPlugin from './storage/plugin.js'
-import { UPLOAD_ID_MAX_LENGTH } from './storage/multipart.js'
+import { UPLOAD_ID_MAX_LENGTH } from './schemas/multipart.js'
 import errorHandling from './http/error-handler.js'
 import requestLogging, { requestIdOptions } from './http/request-logging.js'
 import connectionDraining from './http/connection-draining.js'
@@ -34,7 +34,8 @@ const BODY_LIMIT_BYTES = 64 * 1024
 
 /**
  * Composes the service: configuration first (it fails fast), then the cross-cutting
- * HTTP pieces, the domain plugins (auth, permissions, signing), and the routes.
+ * HTTP pieces, the domain plugins (auth, permissions, signing, storage), and the routes.
+ * docs/architecture.md draws the request path through them.
  */
 export async function buildApp ({ env, logStream, now }: BuildAppOptions): Promise<FastifyInstance> {
   const logger = loggerOptions(env.LOG_LEVEL)
@@ -56,8 +57,8 @@ export async function buildApp ({ env, logStream, now }: BuildAppOptions): Promi
   await app.register(metricsPlugin)
   await app.register(errorHandling)
   await app.register(authPlugin)
-  await app.register(permissionsPlugin)
   await app.register(requestLogging)
+  await app.register(permissionsPlugin)
   await app.register(connectionDraining)
   await app.register(signingPlugin)
   await app.register(multipartPlugin)

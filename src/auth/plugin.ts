@@ -126,7 +126,7 @@ function jwksKeyResolver (jwksUrl: URL) {
       jwk = await getJwks.getJwk({ domain: jwksUrl.origin, kid, alg }) as JsonWebKey
     } catch (error) {
       if ((error as { code?: string }).code === 'JWK_NOT_FOUND') throw invalidToken('The token was signed by an unknown key.')
-      throw new HttpProblem('TOKEN_KEYS_UNAVAILABLE', 'The token signing keys could not be fetched.', { 'retry-after': '5' })
+      throw new HttpProblem('TOKEN_KEYS_UNAVAILABLE')
     }
     const known = pems.get(jwk)
     if (known !== undefined) return known

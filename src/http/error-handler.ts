@@ -1,7 +1,8 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply } from 'fastify'
 import { HttpProblem, PROBLEM_CONTENT_TYPE } from './problem.js'
-import { OBJECT_KEY_RULES } from '../signing/object-key.js'
+import { problemEntry, type ProblemCode } from './problem-catalogue.js'
+import { ERROR_CODE_KEYWORD } from './ajv.js'
 
 /**
  * Every error leaves as problem+json with the right status. Unknown errors become
@@ -25,16 +26,23 @@ export function sendProblem (reply: FastifyReply, problem: HttpProblem) {
   return reply.code(problem.statusCode).headers(problem.headers).type(PROBLEM_CONTENT_TYPE).send(problem.toBody())
 }
 
-interface ValidationIssue { instancePath: string, keyword: string, message?: string, params: Record<string, unknown> }
+interface ValidationIssue {
+  instancePath: string
+  keyword: string
+  message?: string
+  params: Record<string, unknown>
+  /** The schema holding the failed keyword (Ajv's `verbose` option, src/http/ajv.ts). */
+  parentSchema?: Record<string, unknown>
+}
 
 function toProblem (error: FastifyError): HttpProblem {
   if (error instanceof HttpProblem) return error
   if (Array.isArray(error.validation)) return validationProblem(error.validation as ValidationIssue[], error.validationContext ?? 'body')
   switch (error.code) {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new HttpProblem('UNSUPPORTED_MEDIA_TYPE', 'Send the request body as application/json.')
+      return new HttpProblem('UNSUPPORTED_MEDIA_TYPE')
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new HttpProblem('PAYLOAD_TOO_LARGE', 'The request body is larger than allowed.')
+      return new HttpProblem('PAYLOAD_TOO_LARGE')
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new HttpProblem('INVALID_REQUEST', 'The JSON body is empty.')
   }
@@ -44,22 +52,26 @@ function toProblem (error: FastifyError): HttpProblem {
   if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
     return new HttpProblem('INVALID_REQUEST', 'The request could not be processed.')
   }
-  return new HttpProblem('INTERNAL_ERROR', 'An unexpected error occurred.')
+  return new HttpProblem('INTERNAL_ERROR')
 }
 
-/** Names the offending field; key and expiresIn get their own codes since clients branch on them. */
+/**
+ * Names the offending field. A schema may carry its own problem code (`errorCode`, e.g. the
+ * object key's INVALID_KEY) since clients branch on it: a code with a fixed detail (it states
+ * the value's rules) is answered with that detail, and not for a value of the wrong JSON type,
+ * which is INVALID_REQUEST; any other code says what is wrong with the field.
+ */
 function validationProblem (issues: ValidationIssue[], context: string): HttpProblem {
   const issue = issues[0] as ValidationIssue
   const field = issue.instancePath.replace(/^\//, '').replaceAll('/', '.')
-  if (field === 'key' && issue.keyword !== 'type') {
-    return new HttpProblem('INVALID_KEY', `Invalid key: ${OBJECT_KEY_RULES}.`)
-  }
-  if (field === 'expiresIn') {
-    return new HttpProblem('INVALID_EXPIRES_IN', `expiresIn ${issue.message ?? 'is invalid'}.`)
-  }
-  const where = field === '' ? context : `${context}.${field}`
   const what = issue.keyword === 'additionalProperties'
     ? `must not have the property "${String(issue.params.additionalProperty)}"`
     : issue.keyword === 'format' ? `must be a valid ${String(issue.params.format)}` : issue.message ?? 'is invalid'
+  const code = issue.parentSchema?.[ERROR_CODE_KEYWORD] as ProblemCode | undefined
+  if (code !== undefined) {
+    if (problemEntry(code).fixed !== true) return new HttpProblem(code, `${field} ${issue.message ?? 'is invalid'}.`)
+    if (issue.keyword !== 'type') return new HttpProblem(code)
+  }
+  const where = field === '' ? context : `${context}.${field}`
   return new HttpProblem('INVALID_REQUEST', `${where} ${what}.`)
 }

@@ -1,9 +1,31 @@
 import { randomUUID } from 'node:crypto'
 import fp from 'fastify-plugin'
 import { LogController, type FastifyServerOptions } from 'fastify'
+import type { PermissionAction } from '../permissions/permission-client.js'
+import type { DecisionSource } from '../permissions/decision-cache.js'
 
 /** A caller's X-Request-Id is kept when it is a plain token; anything else gets a fresh UUID. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+/** The route label of a request no route matched (also the metrics' label). */
+export const UNMATCHED_ROUTE = 'unmatched'
+
+/** What a request is about: filled in as soon as it is known (src/permissions/plugin.ts), logged once per request. */
+export interface AuditRecord {
+  subject?: string
+  action?: PermissionAction
+  bucket?: string
+  key?: string
+  permission?: string
+  /** Set when the decision was not asked for this request: a stored one (cache) or another request's (shared). */
+  permissionSource?: Exclude<DecisionSource, 'service'>
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    audit: AuditRecord
+  }
+}
 
 export const requestIdOptions = (): Pick<FastifyServerOptions, 'genReqId' | 'logController'> => ({
   genReqId: (request) => {
@@ -19,6 +41,11 @@ export const requestIdOptions = (): Pick<FastifyServerOptions, 'genReqId' | 'log
  * duration. Never the Authorization header, the body, or a signed URL.
  */
 export default fp(async function requestLogging (app) {
+  app.decorateRequest('audit', null as unknown as AuditRecord)
+  app.addHook('onRequest', async (request) => {
+    request.audit = {}
+  })
+
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
     // Answers may carry a signed URL: no shared cache may keep them.
@@ -28,10 +55,10 @@ export default fp(async function requestLogging (app) {
   app.addHook('onResponse', async (request, reply) => {
     request.log.info({
       method: request.method,
-      route: request.routeOptions.url ?? 'unmatched',
+      route: request.routeOptions.url ?? UNMATCHED_ROUTE,
       status: reply.statusCode,
       durationMs: Math.round(reply.elapsedTime * 100) / 100,
       ...request.audit
     }, 'request completed')
   })
-}, { name: 'request-logging', dependencies: ['permissions'] })
+}, { name: 'request-logging' })

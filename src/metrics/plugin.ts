@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import { UNMATCHED_ROUTE } from '../http/request-logging.js'
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
 
 /**
@@ -85,7 +86,7 @@ export default fp(async function metricsPlugin (app) {
     metrics.httpRequestDuration.observe({
       method: request.method,
       // The route template keeps cardinality bounded: unknown paths all count as "unmatched".
-      route: request.routeOptions.url ?? 'unmatched',
+      route: request.routeOptions.url ?? UNMATCHED_ROUTE,
       status: String(reply.statusCode)
     }, reply.elapsedTime / 1000)
   })

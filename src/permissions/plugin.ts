@@ -1,44 +1,51 @@
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
-import { createPermissionClient, type PermissionAction } from './permission-client.js'
-import { createCachingPermissionClient, type DecisionSource } from './decision-cache.js'
+import { createPermissionClient, type PermissionAction, type PermissionDecision } from './permission-client.js'
+import { createCachingPermissionClient } from './decision-cache.js'
 import { HttpProblem } from '../http/problem.js'
 
-/** What a request is about: filled in as soon as it is known, logged once per request. */
-export interface AuditRecord {
-  subject?: string
-  action?: PermissionAction
-  bucket?: string
-  key?: string
-  permission?: string
-  /** Set when the decision was not asked for this request: a stored one (cache) or another request's (shared). */
-  permissionSource?: Exclude<DecisionSource, 'service'>
+/** The object a request is about; `bucket` absent means S3_BUCKET. */
+export interface ObjectRef {
+  bucket?: string | undefined
+  key: string
 }
+
+/**
+ * The outcome of authorizing one object: allowed (with the resolved bucket and the permission
+ * service's decision, which later carries per-user limits), or the problem to answer.
+ */
+export type Authorization =
+  | { allowed: true, bucket: string, key: string, decision: PermissionDecision & { outcome: 'allowed' } }
+  | { allowed: false, problem: HttpProblem }
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Throws the right problem unless the permission service clearly allows `action` on bucket/key. */
-    requirePermission: (request: FastifyRequest, action: PermissionAction, bucket: string, key: string) => Promise<void>
-  }
-  interface FastifyRequest {
-    audit: AuditRecord
+    /**
+     * Authorizes `action` on one object without throwing for a refusal: the bucket allow-list,
+     * then the permission decision, recorded in `request.audit` and the metrics. For routes
+     * handling many objects (each item gets its own problem).
+     */
+    checkObject: (request: FastifyRequest, action: PermissionAction, object: ObjectRef) => Promise<Authorization>
+    /** checkObject for single-object routes: returns the allowed authorization, throws the refusal's problem. */
+    authorizeObject: (request: FastifyRequest, action: PermissionAction, object: ObjectRef) => Promise<Extract<Authorization, { allowed: true }>>
   }
 }
 
-/** Seconds a caller should wait before retrying after the permission service failed. */
-const RETRY_AFTER_SECONDS = '2'
-
+/**
+ * The one authorization step of every /v1 route: handlers validate, then authorize, then sign
+ * or call storage. Fails closed: anything but a clear `allowed` is a refusal.
+ */
 export default fp(async function permissions (app) {
   const { cache, ...clientOptions } = app.config.permissions
+  const { allowedBuckets, defaultBucket } = app.config.storage
   const client = createCachingPermissionClient(createPermissionClient(clientOptions), cache)
   app.addHook('onClose', async () => { await client.close() })
 
-  app.decorateRequest('audit', null as unknown as AuditRecord)
-  app.addHook('onRequest', async (request) => {
-    request.audit = {}
-  })
+  async function checkObject (request: FastifyRequest, action: PermissionAction, object: ObjectRef): Promise<Authorization> {
+    const { key } = object
+    const bucket = object.bucket ?? defaultBucket
+    if (!allowedBuckets.has(bucket)) return { allowed: false, problem: new HttpProblem('BUCKET_NOT_ALLOWED') }
 
-  app.decorate('requirePermission', async function requirePermission (request: FastifyRequest, action: PermissionAction, bucket: string, key: string) {
     const subject = request.user.sub
     Object.assign(request.audit, { subject, action, bucket, key })
     const endTimer = app.metrics.permissionCheckDuration.startTimer()
@@ -50,13 +57,20 @@ export default fp(async function permissions (app) {
     request.audit.permission = decision.outcome === 'unavailable' ? `unavailable: ${decision.reason}` : decision.outcome
     switch (decision.outcome) {
       case 'allowed':
-        return
+        return { allowed: true, bucket, key, decision }
       case 'denied':
-        throw new HttpProblem('PERMISSION_DENIED', `Not allowed to ${action} this object.`)
+        return { allowed: false, problem: new HttpProblem('PERMISSION_DENIED', `Not allowed to ${action} this object.`) }
       case 'unauthenticated':
-        throw new HttpProblem('UNAUTHORIZED', 'The permission service did not accept the token.', { 'www-authenticate': 'Bearer realm="r2-signer", error="invalid_token"' })
+        return { allowed: false, problem: new HttpProblem('UNAUTHORIZED', 'The permission service did not accept the token.', { 'www-authenticate': 'Bearer realm="r2-signer", error="invalid_token"' }) }
       case 'unavailable':
-        throw new HttpProblem('PERMISSION_SERVICE_UNAVAILABLE', 'The permission service could not be asked; try again shortly.', { 'retry-after': RETRY_AFTER_SECONDS })
+        return { allowed: false, problem: new HttpProblem('PERMISSION_SERVICE_UNAVAILABLE') }
     }
+  }
+
+  app.decorate('checkObject', checkObject)
+  app.decorate('authorizeObject', async function authorizeObject (request: FastifyRequest, action: PermissionAction, object: ObjectRef) {
+    const authorization = await checkObject(request, action, object)
+    if (!authorization.allowed) throw authorization.problem
+    return authorization
   })
-}, { name: 'permissions', dependencies: ['config', 'metrics'] })
+}, { name: 'permissions', dependencies: ['config', 'metrics', 'request-logging'] })

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyPluginAsync } from 'fastify'
 import { HttpProblem } from '../http/problem.js'
 import { scrape } from '../metrics/plugin.js'
-import { problemResponsesFor } from './v1/shared.js'
+import { problemResponsesFor } from '../openapi/problems.js'
 
 /** Constant-time comparison of a presented bearer token with the configured one. */
 function tokenMatches (presented: string, expected: string): boolean {
@@ -30,7 +30,7 @@ const metricsRoute: FastifyPluginAsync = async (app) => {
       security: [{}, { metricsToken: [] }],
       response: {
         200: { description: 'The metrics.', content: { 'text/plain': { schema: { type: 'string' } } } },
-        401: { ...problemResponsesFor('UNAUTHORIZED')[401], description: 'METRICS_TOKEN is set and the request does not carry it as a bearer token.' }
+        401: { ...problemResponsesFor(['UNAUTHORIZED'])[401], description: 'METRICS_TOKEN is set and the request does not carry it as a bearer token.' }
       }
     }
   }, async (request, reply) => {

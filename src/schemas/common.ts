@@ -1,17 +1,19 @@
-import { Type, type Static } from 'typebox'
+import { Type } from 'typebox'
 import { BUCKET_NAME_PATTERN, SIGV4_MAX_EXPIRES_SECONDS } from '../config/env-schema.js'
-import { PROBLEMS } from '../http/problem.js'
+import { PROBLEM_CODES } from '../http/problem-catalogue.js'
 
 /**
  * Building blocks shared by the /v1 route schemas. The custom formats
- * (`object-key`, `filename`) are registered with Fastify's Ajv in src/http/ajv.ts.
+ * (`object-key`, `filename`) and the `errorCode` annotation (the problem code a
+ * failing value answers) are registered with Fastify's Ajv in src/http/ajv.ts.
  */
 export const ObjectKey = Type.String({
   format: 'object-key',
   minLength: 1,
   maxLength: 1024,
   description: 'Object key: 1 to 1024 UTF-8 bytes; no control characters, no leading "/", no empty, "." or ".." segments. Kept byte for byte (no Unicode normalization).',
-  examples: ['users/alice/videos/intro.mp4']
+  examples: ['users/alice/videos/intro.mp4'],
+  errorCode: 'INVALID_KEY'
 })
 
 export const BucketName = Type.String({
@@ -24,7 +26,8 @@ export const ExpiresIn = Type.Integer({
   minimum: 1,
   maximum: SIGV4_MAX_EXPIRES_SECONDS,
   description: 'URL lifetime in seconds; defaults to SIGNED_URL_TTL_SECONDS and may not exceed SIGNED_URL_MAX_TTL_SECONDS.',
-  examples: [300]
+  examples: [300],
+  errorCode: 'INVALID_EXPIRES_IN'
 })
 
 const MEDIA_TYPE = {
@@ -57,7 +60,5 @@ export const Problem = Type.Object({
   title: Type.String({ description: 'Short summary of the problem type; the same for every occurrence of a code.', examples: ['Permission denied'] }),
   status: Type.Integer({ description: 'The HTTP status code, repeated.', examples: [403] }),
   detail: Type.String({ description: 'What went wrong with this request, for humans. Never contains the token or a signed URL.', examples: ['Not allowed to read this object.'] }),
-  code: Type.Enum(Object.keys(PROBLEMS) as Array<keyof typeof PROBLEMS>, { description: 'Stable machine-readable error code: branch on this.' })
+  code: Type.Enum(PROBLEM_CODES, { description: 'Stable machine-readable error code: branch on this.' })
 }, { $id: 'Problem', description: 'RFC 9457 problem details (application/problem+json).' })
-
-export type ProblemSchema = Static<typeof Problem>

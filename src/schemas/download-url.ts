@@ -1,4 +1,4 @@
-import { Type, type Static } from 'typebox'
+import { Type } from 'typebox'
 import { BucketName, ExpiresIn, MediaTypeFor, ObjectKey, SignedUrlFields } from './common.js'
 
 export const DownloadUrlRequest = Type.Object({
@@ -38,5 +38,3 @@ export const DownloadUrlResponse = Type.Object({
     expiresAt: '2026-01-01T12:05:00.000Z'
   }]
 })
-
-export type DownloadUrlRequestBody = Static<typeof DownloadUrlRequest>

@@ -1,7 +1,21 @@
-import { Type, type Static } from 'typebox'
+import { Type } from 'typebox'
 import { BucketName, ExpiresIn, MediaType, ObjectKey } from './common.js'
-import { ETAG_PATTERN, UPLOAD_ID_MAX_LENGTH, UPLOAD_ID_PATTERN } from '../storage/multipart.js'
 import { MAX_OBJECT_SIZE, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE } from '../storage/part-size.js'
+
+/**
+ * Upload IDs are opaque to clients and differ per store: Ceph RGW `2~eTVBiQEB…`, AWS long
+ * base64url-ish strings, R2 several hundred characters of standard base64 (`+`, `/`, `=`).
+ * Accepted: those characters plus `.`, `_`, `~`, `-`, up to 1024 of them.
+ * A `/` must be sent percent-encoded (%2F) where the ID is a path segment.
+ */
+export const UPLOAD_ID_MAX_LENGTH = 1024
+export const UPLOAD_ID_PATTERN = `^[A-Za-z0-9._~+/=-]{1,${UPLOAD_ID_MAX_LENGTH}}$`
+
+/**
+ * A part's entity tag as storage sent it: RFC 9110 `"…"` (visible ASCII but `"`), or the same
+ * characters unquoted; no weak `W/` tags. S3/R2/RGW part ETags are 32 hex digits in quotes.
+ */
+export const ETAG_PATTERN = '^(?:"[\\x21\\x23-\\x7e]{1,256}"|[\\x21\\x23-\\x7e]{1,256})$'
 
 /** Most part URLs one request may ask for: 1,000 URLs are ≈1 MB of JSON with R2's long upload IDs. */
 export const MAX_PART_URLS_PER_REQUEST = 1000
@@ -166,7 +180,3 @@ export const CompleteMultipartUploadResponse = Type.Object({
   description: 'The object exists now; the upload is gone.',
   examples: [{ bucket: 'media', key: 'users/alice/videos/holiday.mp4', etag: '"3858f62230ac3c915f300c664312c11f-2"' }]
 })
-
-export type CreateMultipartUploadBody = Static<typeof CreateMultipartUploadRequest>
-export type PartUrlsBody = Static<typeof PartUrlsRequest>
-export type CompleteMultipartUploadBody = Static<typeof CompleteMultipartUploadRequest>

@@ -1,4 +1,4 @@
-import { Type, type Static } from 'typebox'
+import { Type } from 'typebox'
 import { BucketName, ExpiresIn, MediaTypeFor, ObjectKey, SignedUrlFields } from './common.js'
 
 /** S3's single-PUT limit. R2's is 5 GiB - 5 MiB; larger files go through multipart. */
@@ -34,5 +34,3 @@ export const UploadUrlResponse = Type.Object({
     expiresAt: '2026-01-01T12:05:00.000Z'
   }]
 })
-
-export type UploadUrlRequestBody = Static<typeof UploadUrlRequest>

@@ -11,30 +11,13 @@ import {
   ListPartsCommand,
   type S3Client
 } from '@aws-sdk/client-s3'
-import { HttpProblem, type ProblemCode } from '../http/problem.js'
-import { MAX_PARTS, MIN_PART_SIZE } from './part-size.js'
+import { HttpProblem } from '../http/problem.js'
+import type { ProblemCode } from '../http/problem-catalogue.js'
+import { UPLOAD_ID_PATTERN } from '../schemas/multipart.js'
+import { MAX_PARTS } from './part-size.js'
 import { createS3Client, type S3Connection } from './s3-client.js'
 
-/**
- * Upload IDs are opaque to clients and differ per store: Ceph RGW `2~eTVBiQEB…`, AWS long
- * base64url-ish strings, R2 several hundred characters of standard base64 (`+`, `/`, `=`).
- * Accepted: those characters plus `.`, `_`, `~`, `-`, up to 1024 of them.
- * A `/` must be sent percent-encoded (%2F) where the ID is a path segment.
- */
-export const UPLOAD_ID_MAX_LENGTH = 1024
-export const UPLOAD_ID_PATTERN = `^[A-Za-z0-9._~+/=-]{1,${UPLOAD_ID_MAX_LENGTH}}$`
 const UPLOAD_ID = new RegExp(UPLOAD_ID_PATTERN)
-
-/**
- * A part's entity tag as storage sent it: RFC 9110 `"…"` (visible ASCII but `"`), or the same
- * characters unquoted; no weak `W/` tags. S3/R2/RGW part ETags are 32 hex digits in quotes.
- */
-export const ETAG_PATTERN = '^(?:"[\\x21\\x23-\\x7e]{1,256}"|[\\x21\\x23-\\x7e]{1,256})$'
-
-const UPLOAD_NOT_FOUND_DETAIL = 'No multipart upload with this uploadId exists for this bucket and key: it was completed or aborted, expired, or never existed.'
-
-/** Seconds a caller should wait before retrying after storage was unreachable or overloaded. */
-const RETRY_AFTER_SECONDS = '2'
 
 /** Largest page S3 and R2 return for ListParts. */
 const LIST_PARTS_MAX_PAGE = 1000
@@ -81,8 +64,9 @@ export interface StorageFailure {
 export class StorageProblem extends HttpProblem {
   readonly storage: StorageFailure
 
-  constructor (code: ProblemCode, detail: string, storage: StorageFailure, headers: Record<string, string> = {}) {
-    super(code, detail, headers)
+  /** Without `detail`, the catalogue's documented one (src/http/problem-catalogue.ts). */
+  constructor (code: ProblemCode, detail: string | undefined, storage: StorageFailure) {
+    super(code, detail)
     this.name = 'StorageProblem'
     this.storage = storage
   }
@@ -167,7 +151,7 @@ export class MultipartStorage {
       // ListParts call tells the two apart.
       if (error instanceof StorageProblem && error.code === 'STORAGE_UNAVAILABLE' && error.storage.status === 500 &&
         await this.#uploadIsGone(ref)) {
-        throw new StorageProblem('UPLOAD_NOT_FOUND', UPLOAD_NOT_FOUND_DETAIL, { ...error.storage, message: `${error.storage.message} (ListParts: no such upload)` })
+        throw new StorageProblem('UPLOAD_NOT_FOUND', undefined, { ...error.storage, message: `${error.storage.message} (ListParts: no such upload)` })
       }
       throw error
     }
@@ -258,28 +242,28 @@ export function toStorageProblem (operation: MultipartOperation, uploadScoped: b
     requestId: e.$metadata?.requestId,
     message: String(e.message ?? '').slice(0, 300)
   }
-  const problem = (code: ProblemCode, detail: string, headers?: Record<string, string>) => new StorageProblem(code, detail, failure, headers)
-  const unavailable = () => problem('STORAGE_UNAVAILABLE', 'Storage could not be reached or did not answer in time; try again shortly.', { 'retry-after': RETRY_AFTER_SECONDS })
+  const problem = (code: ProblemCode, detail?: string) => new StorageProblem(code, detail, failure)
+  const unavailable = () => problem('STORAGE_UNAVAILABLE')
 
   if (status === undefined) return unavailable() // no HTTP answer at all: refused, reset, timed out, DNS
   // Ceph RGW answers ListParts for an unknown (or completed, or aborted) upload with NoSuchKey.
   if (name === 'NoSuchUpload' || (uploadScoped && name === 'NoSuchKey')) {
-    return problem('UPLOAD_NOT_FOUND', UPLOAD_NOT_FOUND_DETAIL)
+    return problem('UPLOAD_NOT_FOUND')
   }
   switch (name) {
     case 'InvalidPart':
-      return problem('INVALID_PART', 'Storage does not hold one of the listed parts with that ETag, or (on R2) the parts other than the last differ in size. List the parts to see what storage holds.')
+      return problem('INVALID_PART') // the documented detail: no such part with that ETag
     case 'InvalidPartOrder':
       return problem('INVALID_PART', 'Parts must be listed in ascending partNumber order.')
     case 'EntityTooSmall':
-      return problem('PART_TOO_SMALL', `Every part but the last must be at least ${MIN_PART_SIZE} bytes (5 MiB).`)
+      return problem('PART_TOO_SMALL')
     case 'EntityTooLarge':
       return problem('INVALID_PART', 'The parts add up to more than storage allows for one object.')
     case 'NoSuchBucket':
       return problem('STORAGE_ERROR', 'The bucket does not exist in storage; the service is misconfigured.')
   }
   if (AUTH_ERROR_CODES.has(name) || status === 401 || status === 403) {
-    return problem('STORAGE_ERROR', 'Storage refused r2-signer\'s credentials; the service is misconfigured.')
+    return problem('STORAGE_ERROR') // the documented detail: credentials refused
   }
   if (TRANSIENT_ERROR_CODES.has(name) || status === 429 || (status >= 500 && status !== 501)) return unavailable()
   if (status === 400) return problem('INVALID_REQUEST', 'Storage rejected the request as invalid.')

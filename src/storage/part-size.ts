@@ -91,6 +91,32 @@ export function planParts (size: number, requestedPartSize?: number): PartPlan {
   return { partSize, partCount, lastPartSize: size - (partCount - 1) * partSize }
 }
 
+/**
+ * What POST /v1/multipart-uploads answers: with the file's `size`, a full plan (part size and
+ * count); without it, the requested part size (checked) or DEFAULT_PART_SIZE. Throws PartSizeError.
+ */
+export function planUpload (size: number | undefined, requestedPartSize?: number): { partSize: number, partCount?: number } {
+  if (size !== undefined) {
+    const { partSize, partCount } = planParts(size, requestedPartSize)
+    return { partSize, partCount }
+  }
+  if (requestedPartSize !== undefined) checkPartSize(requestedPartSize)
+  return { partSize: requestedPartSize ?? DEFAULT_PART_SIZE }
+}
+
+/**
+ * CompleteMultipartUpload needs the parts in ascending partNumber order without duplicates:
+ * undefined when they are, else what is wrong ("parts[3].partNumber 2 follows 5.").
+ */
+export function partOrderProblem (parts: ReadonlyArray<{ partNumber: number }>): string | undefined {
+  for (let i = 1; i < parts.length; i++) {
+    const previous = (parts[i - 1] as { partNumber: number }).partNumber
+    const current = (parts[i] as { partNumber: number }).partNumber
+    if (current <= previous) return `parts must be in ascending partNumber order without duplicates: parts[${i}].partNumber ${current} follows ${previous}.`
+  }
+  return undefined
+}
+
 /** Throws unless `partSize` is an integer within MIN_PART_SIZE..MAX_PART_SIZE. */
 export function checkPartSize (partSize: number): void {
   if (!Number.isSafeInteger(partSize) || partSize < MIN_PART_SIZE || partSize > MAX_PART_SIZE) {

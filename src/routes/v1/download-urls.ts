@@ -1,7 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { DownloadUrlRequest, DownloadUrlResponse } from '../../schemas/download-url.js'
 import { contentDisposition } from '../../signing/content-disposition.js'
-import { bearerAuth, problemResponses, SIGNING_ERRORS } from './shared.js'
+import { BODY_CODES, COMMON_CODES } from '../../http/problem-catalogue.js'
+import { problemResponsesFor } from '../../openapi/problems.js'
+import { bearerAuth, resolveExpiresIn } from './shared.js'
 
 /** POST /v1/download-urls: a GET or HEAD URL for one object (Range requests go straight to storage). */
 const downloadUrls: FastifyPluginAsyncTypebox = async (app) => {
@@ -13,13 +15,12 @@ const downloadUrls: FastifyPluginAsyncTypebox = async (app) => {
       description: 'Returns a presigned GET (or HEAD) URL for one object after the permission service allows `read`.',
       security: bearerAuth,
       body: DownloadUrlRequest,
-      response: { 200: DownloadUrlResponse, ...problemResponses(...SIGNING_ERRORS) }
+      response: { 200: DownloadUrlResponse, ...problemResponsesFor([...COMMON_CODES, ...BODY_CODES, 'INVALID_EXPIRES_IN']) }
     }
   }, async (request) => {
     const { key, method = 'GET', filename, contentType } = request.body
-    const bucket = app.signing.resolveBucket(request.body.bucket)
-    const expiresIn = app.signing.resolveExpiresIn(request.body.expiresIn)
-    await app.requirePermission(request, 'read', bucket, key)
+    const expiresIn = resolveExpiresIn(app, request.body.expiresIn)
+    const { bucket } = await app.authorizeObject(request, 'read', request.body)
 
     const disposition = request.body.disposition ?? (filename === undefined ? undefined : 'attachment')
     const signed = app.signing.presign({

@@ -1,6 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { UploadUrlRequest, UploadUrlResponse } from '../../schemas/upload-url.js'
-import { bearerAuth, problemResponses, SIGNING_ERRORS } from './shared.js'
+import { BODY_CODES, COMMON_CODES } from '../../http/problem-catalogue.js'
+import { problemResponsesFor } from '../../openapi/problems.js'
+import { bearerAuth, resolveExpiresIn } from './shared.js'
 
 /** POST /v1/upload-urls: a PUT URL bound to the content type (and length and MD5 when given). */
 const uploadUrls: FastifyPluginAsyncTypebox = async (app) => {
@@ -13,13 +15,12 @@ const uploadUrls: FastifyPluginAsyncTypebox = async (app) => {
         'Every header in `headers` is signed: the uploader must send them exactly, or storage answers 403.',
       security: bearerAuth,
       body: UploadUrlRequest,
-      response: { 200: UploadUrlResponse, ...problemResponses(...SIGNING_ERRORS) }
+      response: { 200: UploadUrlResponse, ...problemResponsesFor([...COMMON_CODES, ...BODY_CODES, 'INVALID_EXPIRES_IN']) }
     }
   }, async (request) => {
     const { key, contentType, contentLength, contentMd5 } = request.body
-    const bucket = app.signing.resolveBucket(request.body.bucket)
-    const expiresIn = app.signing.resolveExpiresIn(request.body.expiresIn)
-    await app.requirePermission(request, 'write', bucket, key)
+    const expiresIn = resolveExpiresIn(app, request.body.expiresIn)
+    const { bucket } = await app.authorizeObject(request, 'write', request.body)
 
     const headers: Record<string, string> = { 'content-type': contentType }
     if (contentLength !== undefined) headers['content-length'] = String(contentLength)

@@ -1,8 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { UploadParams, UploadQuery } from '../../../schemas/multipart.js'
-import { bearerAuth, problemResponsesFor } from '../shared.js'
-import { assertMultipart, ERRORS, tags } from './shared.js'
+import { COMMON_CODES, STORAGE_CODES } from '../../../http/problem-catalogue.js'
+import { problemResponsesFor } from '../../../openapi/problems.js'
+import { bearerAuth } from '../shared.js'
+import { assertMultipart, tags } from './shared.js'
 
 /** DELETE /v1/multipart-uploads/{uploadId}?key=…: discards the upload and the parts storage holds. */
 const abortMultipartUpload: FastifyPluginAsyncTypebox = async (app) => {
@@ -18,13 +20,11 @@ const abortMultipartUpload: FastifyPluginAsyncTypebox = async (app) => {
       security: bearerAuth,
       params: UploadParams,
       querystring: UploadQuery,
-      response: { 204: Type.Null({ description: 'Aborted.' }), ...problemResponsesFor(...ERRORS.abort) }
+      response: { 204: Type.Null({ description: 'Aborted.' }), ...problemResponsesFor([...COMMON_CODES, ...STORAGE_CODES, 'UPLOAD_NOT_FOUND']) }
     }
   }, async (request, reply) => {
     const { uploadId } = request.params
-    const { key } = request.query
-    const bucket = app.signing.resolveBucket(request.query.bucket)
-    await app.requirePermission(request, 'write', bucket, key)
+    const { bucket, key } = await app.authorizeObject(request, 'write', request.query)
 
     await app.multipart.abort({ bucket, key, uploadId })
     return reply.code(204).send(null)

@@ -1,8 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { COMPLETE_BODY_LIMIT_BYTES, CompleteMultipartUploadRequest, CompleteMultipartUploadResponse, UploadParams } from '../../../schemas/multipart.js'
 import { HttpProblem } from '../../../http/problem.js'
-import { bearerAuth, problemResponsesFor } from '../shared.js'
-import { assertMultipart, ERRORS, tags } from './shared.js'
+import { BODY_CODES, COMMON_CODES, STORAGE_CODES } from '../../../http/problem-catalogue.js'
+import { problemResponsesFor } from '../../../openapi/problems.js'
+import { bearerAuth } from '../shared.js'
+import { assertMultipart, tags } from './shared.js'
+import { partOrderProblem } from '../../../storage/part-size.js'
 
 /** POST /v1/multipart-uploads/{uploadId}/complete: storage assembles the object from the parts. */
 const completeMultipartUpload: FastifyPluginAsyncTypebox = async (app) => {
@@ -20,20 +23,14 @@ const completeMultipartUpload: FastifyPluginAsyncTypebox = async (app) => {
       security: bearerAuth,
       params: UploadParams,
       body: CompleteMultipartUploadRequest,
-      response: { 200: CompleteMultipartUploadResponse, ...problemResponsesFor(...ERRORS.complete) }
+      response: { 200: CompleteMultipartUploadResponse, ...problemResponsesFor([...COMMON_CODES, ...BODY_CODES, ...STORAGE_CODES, 'UPLOAD_NOT_FOUND', 'INVALID_PART', 'PART_TOO_SMALL']) }
     }
   }, async (request) => {
     const { uploadId } = request.params
     const { key, parts } = request.body
-    const bucket = app.signing.resolveBucket(request.body.bucket)
-    for (let i = 1; i < parts.length; i++) {
-      const previous = (parts[i - 1] as { partNumber: number }).partNumber
-      const current = (parts[i] as { partNumber: number }).partNumber
-      if (current <= previous) {
-        throw new HttpProblem('INVALID_REQUEST', `body.parts must be in ascending partNumber order without duplicates: parts[${i}].partNumber ${current} follows ${previous}.`)
-      }
-    }
-    await app.requirePermission(request, 'write', bucket, key)
+    const misordered = partOrderProblem(parts)
+    if (misordered !== undefined) throw new HttpProblem('INVALID_REQUEST', `body.${misordered}`)
+    const { bucket } = await app.authorizeObject(request, 'write', request.body)
 
     const { etag } = await app.multipart.complete({ bucket, key, uploadId, parts })
     return { bucket, key, ...(etag !== undefined && { etag }) }

@@ -1,9 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { CreateMultipartUploadRequest, CreateMultipartUploadResponse } from '../../../schemas/multipart.js'
 import { HttpProblem } from '../../../http/problem.js'
-import { checkPartSize, DEFAULT_PART_SIZE, PartSizeError, planParts } from '../../../storage/part-size.js'
-import { bearerAuth, problemResponsesFor } from '../shared.js'
-import { assertMultipart, ERRORS, tags } from './shared.js'
+import { PartSizeError, planUpload } from '../../../storage/part-size.js'
+import { BODY_CODES, COMMON_CODES, STORAGE_CODES } from '../../../http/problem-catalogue.js'
+import { problemResponsesFor } from '../../../openapi/problems.js'
+import { bearerAuth } from '../shared.js'
+import { assertMultipart, tags } from './shared.js'
 
 /** POST /v1/multipart-uploads: starts a multipart upload at storage and says how to cut the file. */
 const createMultipartUpload: FastifyPluginAsyncTypebox = async (app) => {
@@ -18,24 +20,18 @@ const createMultipartUpload: FastifyPluginAsyncTypebox = async (app) => {
         'Upload every part but the last with exactly `partSize` bytes: R2 requires equal parts.',
       security: bearerAuth,
       body: CreateMultipartUploadRequest,
-      response: { 201: CreateMultipartUploadResponse, ...problemResponsesFor(...ERRORS.create) }
+      response: { 201: CreateMultipartUploadResponse, ...problemResponsesFor([...COMMON_CODES, ...BODY_CODES, ...STORAGE_CODES, 'INVALID_PART_SIZE']) }
     }
   }, async (request, reply) => {
-    const { key, contentType, size, partSize: requested } = request.body
-    const bucket = app.signing.resolveBucket(request.body.bucket)
-    let plan: { partSize: number, partCount?: number }
+    const { key, contentType, size, partSize } = request.body
+    let plan: ReturnType<typeof planUpload>
     try {
-      if (size === undefined) {
-        if (requested !== undefined) checkPartSize(requested)
-        plan = { partSize: requested ?? DEFAULT_PART_SIZE }
-      } else {
-        plan = planParts(size, requested)
-      }
+      plan = planUpload(size, partSize)
     } catch (error) {
       if (error instanceof PartSizeError) throw new HttpProblem('INVALID_PART_SIZE', error.message)
       throw error
     }
-    await app.requirePermission(request, 'write', bucket, key)
+    const { bucket } = await app.authorizeObject(request, 'write', request.body)
 
     const { uploadId } = await app.multipart.create({ bucket, key, contentType })
     reply.code(201)

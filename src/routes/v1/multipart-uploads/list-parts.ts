@@ -1,7 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ListPartsResponse, UploadParams, UploadQuery } from '../../../schemas/multipart.js'
-import { bearerAuth, problemResponsesFor } from '../shared.js'
-import { assertMultipart, ERRORS, tags } from './shared.js'
+import { COMMON_CODES, STORAGE_CODES } from '../../../http/problem-catalogue.js'
+import { problemResponsesFor } from '../../../openapi/problems.js'
+import { bearerAuth } from '../shared.js'
+import { assertMultipart, tags } from './shared.js'
 
 /** GET /v1/multipart-uploads/{uploadId}/parts?key=…: what storage holds, to resume after a crash. */
 const listParts: FastifyPluginAsyncTypebox = async (app) => {
@@ -16,13 +18,11 @@ const listParts: FastifyPluginAsyncTypebox = async (app) => {
       security: bearerAuth,
       params: UploadParams,
       querystring: UploadQuery,
-      response: { 200: ListPartsResponse, ...problemResponsesFor(...ERRORS.listParts) }
+      response: { 200: ListPartsResponse, ...problemResponsesFor([...COMMON_CODES, ...STORAGE_CODES, 'UPLOAD_NOT_FOUND']) }
     }
   }, async (request) => {
     const { uploadId } = request.params
-    const { key } = request.query
-    const bucket = app.signing.resolveBucket(request.query.bucket)
-    await app.requirePermission(request, 'write', bucket, key)
+    const { bucket, key } = await app.authorizeObject(request, 'write', request.query)
 
     const parts = await app.multipart.listParts({ bucket, key, uploadId })
     return { uploadId, bucket, key, parts }

@@ -1,7 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { PartUrlsRequest, PartUrlsResponse, UploadParams } from '../../../schemas/multipart.js'
-import { bearerAuth, problemResponsesFor } from '../shared.js'
-import { ERRORS, tags } from './shared.js'
+import { BODY_CODES, COMMON_CODES } from '../../../http/problem-catalogue.js'
+import { problemResponsesFor } from '../../../openapi/problems.js'
+import { bearerAuth, resolveExpiresIn } from '../shared.js'
+import { tags } from './shared.js'
 
 /**
  * POST /v1/multipart-uploads/{uploadId}/part-urls: presigned UploadPart URLs (PUT with partNumber
@@ -20,14 +22,13 @@ const partUrls: FastifyPluginAsyncTypebox = async (app) => {
       security: bearerAuth,
       params: UploadParams,
       body: PartUrlsRequest,
-      response: { 200: PartUrlsResponse, ...problemResponsesFor(...ERRORS.partUrls) }
+      response: { 200: PartUrlsResponse, ...problemResponsesFor([...COMMON_CODES, ...BODY_CODES, 'INVALID_EXPIRES_IN']) }
     }
   }, async (request) => {
     const { uploadId } = request.params
     const { key, partNumbers } = request.body
-    const bucket = app.signing.resolveBucket(request.body.bucket)
-    const expiresIn = app.signing.resolveExpiresIn(request.body.expiresIn)
-    await app.requirePermission(request, 'write', bucket, key)
+    const expiresIn = resolveExpiresIn(app, request.body.expiresIn)
+    const { bucket } = await app.authorizeObject(request, 'write', request.body)
 
     const signingDate = new Date() // one instant for the whole batch: every URL expires together
     let headers: Record<string, string> = {}

@@ -1,0 +1,210 @@
+import { OBJECT_KEY_RULES } from '../schemas/object-key.js'
+import { MIN_PART_SIZE } from '../storage/part-size.js'
+
+/**
+ * THE error catalogue: every problem code r2-signer can answer, in one place (cf. fastify's
+ * lib/errors.js, supabase/storage's codes.ts). HttpProblem (the thrower), the error handler and
+ * the OpenAPI builder (src/openapi/problems.ts) all read it.
+ *
+ * Adding a code: one entry here, then name it in the `problemResponsesFor([...])` of every route
+ * that can answer it (the OpenAPI test fails for a code thrown but not documented there).
+ *
+ * Each entry:
+ * - `status`, `title`: sent in every answer with this code;
+ * - `when`: when it happens (the API documentation's text, "`CODE` when …");
+ * - `detail`: the documented detail, used for the examples and sent whenever the thrower gives
+ *   none (`new HttpProblem('UPLOAD_NOT_FOUND')`); `fixed: true` when it is the only detail ever sent;
+ * - `headers`: sent with every answer of this code unless the thrower overrides them.
+ */
+export interface ProblemEntry {
+  status: number
+  title: string
+  when: string
+  detail: string
+  fixed?: true
+  headers?: Record<string, string>
+}
+
+/** Seconds a caller should wait before retrying after a dependency (permission service, storage) failed. */
+const RETRY_AFTER_SECONDS = '2'
+
+export const PROBLEMS = {
+  INVALID_REQUEST: {
+    status: 400,
+    title: 'Invalid request',
+    when: 'the body is not valid JSON or does not match the schema (unknown fields included)',
+    detail: 'body must have required property \'key\'.'
+  },
+  INVALID_KEY: {
+    status: 400,
+    title: 'Invalid object key',
+    when: 'the key breaks the object key rules',
+    detail: `Invalid key: ${OBJECT_KEY_RULES}.`,
+    fixed: true
+  },
+  INVALID_EXPIRES_IN: {
+    status: 400,
+    title: 'Invalid expiresIn',
+    when: '`expiresIn` is outside 1..SIGNED_URL_MAX_TTL_SECONDS',
+    detail: 'expiresIn must be at most 3600 seconds.'
+  },
+  INVALID_PART_SIZE: {
+    status: 400,
+    title: 'Invalid part size',
+    when: 'the part size cannot work for the file (over 10,000 parts)',
+    detail: 'A partSize of 5242880 bytes needs more than 10000 parts for 104857600000 bytes; use at least 10485760 bytes.'
+  },
+  INVALID_PART: {
+    status: 400,
+    title: 'Invalid part',
+    when: 'storage holds no such part with that ETag (or, on R2, the parts other than the last differ in size)',
+    detail: 'Storage does not hold one of the listed parts with that ETag, or (on R2) the parts other than the last differ in size. List the parts to see what storage holds.'
+  },
+  PART_TOO_SMALL: {
+    status: 400,
+    title: 'Part too small',
+    when: 'a part other than the last is under 5 MiB',
+    detail: `Every part but the last must be at least ${MIN_PART_SIZE} bytes (5 MiB).`,
+    fixed: true
+  },
+  UNAUTHORIZED: {
+    status: 401,
+    title: 'Unauthorized',
+    when: 'the token is missing, malformed, expired, or has a wrong signature, algorithm, issuer or audience; or the permission service answered 401',
+    detail: 'The token has expired.'
+  },
+  PERMISSION_DENIED: {
+    status: 403,
+    title: 'Permission denied',
+    when: 'the permission service did not allow the action',
+    detail: 'Not allowed to read this object.'
+  },
+  BUCKET_NOT_ALLOWED: {
+    status: 403,
+    title: 'Bucket not allowed',
+    when: 'the bucket is not one of S3_ALLOWED_BUCKETS',
+    detail: 'This bucket is not served by r2-signer.',
+    fixed: true
+  },
+  NOT_FOUND: {
+    status: 404,
+    title: 'Not found',
+    when: 'no such route',
+    detail: 'No route for GET /v1/nothing.'
+  },
+  UPLOAD_NOT_FOUND: {
+    status: 404,
+    title: 'Multipart upload not found',
+    when: 'the upload was completed or aborted, expired, never existed, or belongs to another key',
+    detail: 'No multipart upload with this uploadId exists for this bucket and key: it was completed or aborted, expired, or never existed.',
+    fixed: true
+  },
+  // Documented in the Problem schema's code list, not answered yet: Fastify answers 404 NOT_FOUND for a known path with another method.
+  METHOD_NOT_ALLOWED: {
+    status: 405,
+    title: 'Method not allowed',
+    when: 'the method is not allowed on this route',
+    detail: 'Method not allowed.'
+  },
+  PAYLOAD_TOO_LARGE: {
+    status: 413,
+    title: 'Payload too large',
+    when: 'the body is larger than 64 KiB',
+    detail: 'The request body is larger than allowed.',
+    fixed: true
+  },
+  UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    title: 'Unsupported media type',
+    when: 'the body is not `application/json`',
+    detail: 'Send the request body as application/json.',
+    fixed: true
+  },
+  INTERNAL_ERROR: {
+    status: 500,
+    title: 'Internal server error',
+    when: 'an unexpected error (details are logged, never sent)',
+    detail: 'An unexpected error occurred.',
+    fixed: true
+  },
+  STORAGE_ERROR: {
+    status: 502,
+    title: 'Storage error',
+    when: 'storage refused r2-signer\'s credentials, the bucket does not exist there, or storage answered nonsense (a configuration problem; logged)',
+    detail: 'Storage refused r2-signer\'s credentials; the service is misconfigured.'
+  },
+  PERMISSION_SERVICE_UNAVAILABLE: {
+    status: 503,
+    title: 'Permission service unavailable',
+    when: 'the permission service was unreachable, too slow, or gave no clear answer (r2-signer fails closed)',
+    detail: 'The permission service could not be asked; try again shortly.',
+    fixed: true,
+    headers: { 'retry-after': RETRY_AFTER_SECONDS }
+  },
+  TOKEN_KEYS_UNAVAILABLE: {
+    status: 503,
+    title: 'Token signing keys unavailable',
+    when: 'the JWKS could not be fetched',
+    detail: 'The token signing keys could not be fetched.',
+    fixed: true,
+    headers: { 'retry-after': '5' }
+  },
+  STORAGE_UNAVAILABLE: {
+    status: 503,
+    title: 'Storage unavailable',
+    when: 'storage was unreachable, did not answer within S3_TIMEOUT_MS, or answered 5xx/429 (after one retry)',
+    detail: 'Storage could not be reached or did not answer in time; try again shortly.',
+    fixed: true,
+    headers: { 'retry-after': RETRY_AFTER_SECONDS }
+  }
+} as const satisfies Record<string, ProblemEntry>
+
+export type ProblemCode = keyof typeof PROBLEMS
+
+export const PROBLEM_CODES = Object.keys(PROBLEMS) as ProblemCode[]
+
+/** The entry of a code, as the general shape (optional fields readable). */
+export function problemEntry (code: ProblemCode): ProblemEntry {
+  return PROBLEMS[code]
+}
+
+/**
+ * Named groups, so each route names its codes in one line (src/openapi/problems.ts,
+ * `problemResponsesFor([...COMMON_CODES, ...BODY_CODES, 'INVALID_EXPIRES_IN'])`).
+ */
+/** What every /v1 object route can answer: bad input, no or bad token, no permission, the permission service or JWKS down. */
+export const COMMON_CODES = [
+  'INVALID_REQUEST', 'INVALID_KEY', 'UNAUTHORIZED', 'PERMISSION_DENIED', 'BUCKET_NOT_ALLOWED',
+  'PERMISSION_SERVICE_UNAVAILABLE', 'TOKEN_KEYS_UNAVAILABLE'
+] as const satisfies readonly ProblemCode[]
+
+/** Routes with a JSON body. */
+export const BODY_CODES = ['PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'] as const satisfies readonly ProblemCode[]
+
+/** Routes that call storage. */
+export const STORAGE_CODES = ['STORAGE_ERROR', 'STORAGE_UNAVAILABLE'] as const satisfies readonly ProblemCode[]
+
+/** The HTTP reason of each status a problem can have, and the response headers worth documenting for it. */
+export const PROBLEM_STATUSES: Record<number, { reason: string, headers?: Record<string, { type: string, description: string }> }> = {
+  400: { reason: 'Bad request' },
+  401: {
+    reason: 'Unauthorized',
+    headers: {
+      'WWW-Authenticate': {
+        type: 'string',
+        description: 'RFC 6750 challenge, e.g. `Bearer realm="r2-signer", error="invalid_token"` (without `error` when the request carried no token).'
+      }
+    }
+  },
+  403: { reason: 'Forbidden' },
+  404: { reason: 'Not found' },
+  405: { reason: 'Method not allowed' },
+  413: { reason: 'Payload too large' },
+  415: { reason: 'Unsupported media type' },
+  500: { reason: 'Internal server error' },
+  502: { reason: 'Bad gateway' },
+  503: {
+    reason: 'Service unavailable',
+    headers: { 'Retry-After': { type: 'integer', description: 'Seconds to wait before retrying.' } }
+  }
+}
