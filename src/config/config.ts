@@ -1,12 +1,11 @@
 import { createPublicKey, type KeyObject } from 'node:crypto'
 import type { FastifyEnvOptions } from '@fastify/env'
-import { EnvSchema, CROSS_FIELD_KEYWORD, type Env, LOG_LEVELS, BUCKET_NAME_PATTERN } from './env-schema.js'
+import { EnvSchema, CROSS_FIELD_KEYWORD, type Env, BUCKET_NAME_PATTERN, DEFAULT_TTL_SECONDS, DEFAULT_MAX_TTL_SECONDS } from './env-schema.js'
 
 /** The validated, derived configuration the rest of the service reads. */
 export interface Config {
   host: string
   port: number
-  logLevel: (typeof LOG_LEVELS)[number]
   /** Swagger UI at /docs (the raw document at /openapi.json is always served). */
   docs: { enabled: boolean }
   storage: StorageConfig
@@ -116,8 +115,8 @@ export function crossVariableProblems (env: Record<string, unknown>): Array<[str
     problems.push(['S3_ALLOWED_BUCKETS', 'must be a comma-separated list of valid bucket names'])
   }
 
-  const ttl = Number(env.SIGNED_URL_TTL_SECONDS ?? 300)
-  const maxTtl = Number(env.SIGNED_URL_MAX_TTL_SECONDS ?? 3600)
+  const ttl = Number(env.SIGNED_URL_TTL_SECONDS ?? DEFAULT_TTL_SECONDS)
+  const maxTtl = Number(env.SIGNED_URL_MAX_TTL_SECONDS ?? DEFAULT_MAX_TTL_SECONDS)
   if (ttl > maxTtl) problems.push(['SIGNED_URL_TTL_SECONDS', 'must not exceed SIGNED_URL_MAX_TTL_SECONDS'])
 
   const keySources = (['JWT_SECRET', 'JWT_PUBLIC_KEY', 'JWT_JWKS_URL'] as const).filter((name) => env[name] !== undefined)
@@ -143,7 +142,6 @@ export function deriveConfig (env: Env): Config {
   return {
     host: env.HOST,
     port: env.PORT,
-    logLevel: env.LOG_LEVEL,
     docs: { enabled: env.DOCS_ENABLED },
     storage: {
       // S3_ENDPOINT wins over R2_ACCOUNT_ID, so R2 jurisdiction endpoints (e.g. ACCOUNT.eu.r2…) can be named.

@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox'
+import { MAX_EXPIRES_SECONDS } from '../signing/sigv4.js'
 
 /**
  * The environment variables r2-signer reads: these names are the contract.
@@ -14,11 +15,12 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
  */
 export const BUCKET_NAME_PATTERN = '^(?!xn--)(?!.*(?:-s3alias|--x-s3|--xa-s3|--op-s3)$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$'
 
-/** A week: the SigV4 ceiling for a presigned URL's lifetime. */
-export const SIGV4_MAX_EXPIRES_SECONDS = 604800
+/** Defaults of SIGNED_URL_TTL_SECONDS and SIGNED_URL_MAX_TTL_SECONDS (./config.ts checks one against the other). */
+export const DEFAULT_TTL_SECONDS = 300
+export const DEFAULT_MAX_TTL_SECONDS = 3600
 
 const TtlSeconds = (fallback: number) =>
-  Type.Integer({ minimum: 1, maximum: SIGV4_MAX_EXPIRES_SECONDS, default: fallback })
+  Type.Integer({ minimum: 1, maximum: MAX_EXPIRES_SECONDS, default: fallback })
 
 /** Root keyword running the cross-variable rules of ./config.ts inside the same Ajv pass. */
 export const CROSS_FIELD_KEYWORD = 'x-cross-variable-rules'
@@ -41,8 +43,8 @@ export const EnvSchema = Type.Object({
   /** Timeout of one control-plane call to storage (multipart create/list/complete/abort); one retry. */
   S3_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120000, default: 10000 }),
 
-  SIGNED_URL_TTL_SECONDS: TtlSeconds(300),
-  SIGNED_URL_MAX_TTL_SECONDS: TtlSeconds(3600),
+  SIGNED_URL_TTL_SECONDS: TtlSeconds(DEFAULT_TTL_SECONDS),
+  SIGNED_URL_MAX_TTL_SECONDS: TtlSeconds(DEFAULT_MAX_TTL_SECONDS),
 
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   JWT_PUBLIC_KEY: Type.Optional(Type.String({ minLength: 1 })),

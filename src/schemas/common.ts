@@ -1,5 +1,6 @@
 import { Type } from 'typebox'
-import { BUCKET_NAME_PATTERN, SIGV4_MAX_EXPIRES_SECONDS } from '../config/env-schema.js'
+import { BUCKET_NAME_PATTERN } from '../config/env-schema.js'
+import { MAX_EXPIRES_SECONDS } from '../signing/sigv4.js'
 import { PROBLEM_CODES } from '../http/problem-catalogue.js'
 
 /**
@@ -24,7 +25,7 @@ export const BucketName = Type.String({
 
 export const ExpiresIn = Type.Integer({
   minimum: 1,
-  maximum: SIGV4_MAX_EXPIRES_SECONDS,
+  maximum: MAX_EXPIRES_SECONDS,
   description: 'URL lifetime in seconds; defaults to SIGNED_URL_TTL_SECONDS and may not exceed SIGNED_URL_MAX_TTL_SECONDS.',
   examples: [300],
   errorCode: 'INVALID_EXPIRES_IN'

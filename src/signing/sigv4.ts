@@ -2,20 +2,20 @@
  * Low-level AWS Signature Version 4 primitives for query-string ("presigned URL") auth.
  *
  * Everything here is synchronous node:crypto + string building, no network and no
- * URL/URLSearchParams, so the presigner's hot path can use it directly. `signQuery` is the
- * generic composition of the same primitives; it exists so AWS's published example (which has
- * no x-id / X-Amz-Content-Sha256 params) can be reproduced with the code the presigner uses.
+ * URL/URLSearchParams, so the presigner's hot path can use it directly. The generic composition
+ * of the same primitives (test/signing/sign-query.ts) reproduces AWS's published example with
+ * the code the presigner uses.
  *
  * Spec: https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html
  */
-import * as crypto from 'node:crypto'
-import { createHash, createHmac } from 'node:crypto'
+import { createHmac } from 'node:crypto'
+import { sha256 } from '../sha256.js'
 
 export const ALGORITHM = 'AWS4-HMAC-SHA256'
 /** S3 lets query-signed requests skip hashing the body; the canonical request carries this literal. */
 export const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD'
 export const KEY_TYPE = 'aws4_request'
-/** SigV4 query auth caps X-Amz-Expires at 7 days. */
+/** SigV4 query auth caps X-Amz-Expires at 7 days: the ceiling of every TTL setting and request. */
 export const MAX_EXPIRES_SECONDS = 604_800
 
 // encodeURIComponent leaves !'()* unescaped; SigV4 (and the SDK's @smithy escapeUri /
@@ -129,14 +129,7 @@ export function buildCanonicalRequest (
   return method + '\n' + canonicalUri + '\n' + canonicalQuery + '\n' + canonicalHeaders + '\n' + signedHeaders + '\n' + payloadHash
 }
 
-// One-shot crypto.hash (Node >= 20.12) is ~2x faster than createHash for short inputs; engines
-// allows 20.11, so fall back when it is missing. Both hash the string as UTF-8.
-const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash
-
-export const sha256Hex: (data: string) => string =
-  typeof oneShotHash === 'function'
-    ? (data) => oneShotHash('sha256', data, 'hex')
-    : (data) => createHash('sha256').update(data, 'utf8').digest('hex')
+export const sha256Hex = (data: string): string => sha256(data, 'hex')
 
 export function buildStringToSign (amzDate: string, scope: string, canonicalRequest: string): string {
   return ALGORITHM + '\n' + amzDate + '\n' + scope + '\n' + sha256Hex(canonicalRequest)
@@ -149,80 +142,4 @@ export function hmacHex (key: Buffer, data: string): string {
 /** Signature = hex(HMAC(kSigning, StringToSign)). */
 export function signCanonicalRequest (signingKey: Buffer, amzDate: string, scope: string, canonicalRequest: string): string {
   return hmacHex(signingKey, buildStringToSign(amzDate, scope, canonicalRequest))
-}
-
-export interface SignQueryInput {
-  method: string;
-  /** Host header value (lower-case host[:port]); always signed. */
-  host: string;
-  /** Path exactly as it will be sent, already percent-encoded (e.g. from `uriEscapePath`). */
-  path: string;
-  /** Extra query params (raw, unencoded), signed along with the X-Amz-* ones. */
-  query?: Readonly<Record<string, string>>;
-  /** Extra signed headers, lower-case names, raw values. */
-  headers?: Readonly<Record<string, string>>;
-  /** Defaults to UNSIGNED-PAYLOAD. */
-  payloadHash?: string;
-  accessKeyId: string;
-  secretAccessKey: string;
-  region: string;
-  service: string;
-  date: Date;
-  expiresIn: number;
-}
-
-export interface SignQueryResult {
-  canonicalRequest: string;
-  stringToSign: string;
-  signature: string;
-  /** `name;name` list, as in X-Amz-SignedHeaders. */
-  signedHeaders: string;
-  /** Final query string (no leading '?'), params sorted by name, X-Amz-Signature included. */
-  queryString: string;
-}
-
-/** Generic (unoptimized) query-string SigV4 signer built from the primitives above. */
-export function signQuery (input: SignQueryInput): SignQueryResult {
-  const amzDate = formatAmzDate(input.date)
-  const date8 = amzDate.slice(0, 8)
-  const scope = credentialScope(date8, input.region, input.service)
-
-  const headers: Record<string, string> = { ...input.headers, host: input.host }
-  const headerNames = Object.keys(headers).sort()
-  let canonicalHeaders = ''
-  for (const name of headerNames) canonicalHeaders += name + ':' + canonicalHeaderValue(headers[name] as string) + '\n'
-  const signedHeaders = headerNames.join(';')
-
-  const params: Record<string, string> = {
-    ...input.query,
-    'X-Amz-Algorithm': ALGORITHM,
-    'X-Amz-Credential': `${input.accessKeyId}/${scope}`,
-    'X-Amz-Date': amzDate,
-    'X-Amz-Expires': String(input.expiresIn),
-    'X-Amz-SignedHeaders': signedHeaders
-  }
-  const pairs = Object.keys(params)
-    .map((k) => [uriEscape(k), uriEscape(params[k] as string)] as const)
-    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-  const canonicalQuery = pairs.map(([k, v]) => k + '=' + v).join('&')
-
-  const canonicalRequest = buildCanonicalRequest(
-    input.method,
-    input.path,
-    canonicalQuery,
-    canonicalHeaders,
-    signedHeaders,
-    input.payloadHash ?? UNSIGNED_PAYLOAD
-  )
-  const stringToSign = buildStringToSign(amzDate, scope, canonicalRequest)
-  const signature = hmacHex(deriveSigningKey(input.secretAccessKey, date8, input.region, input.service), stringToSign)
-
-  const withSig = [...pairs, ['X-Amz-Signature', signature] as const].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-  return {
-    canonicalRequest,
-    stringToSign,
-    signature,
-    signedHeaders,
-    queryString: withSig.map(([k, v]) => k + '=' + v).join('&')
-  }
 }

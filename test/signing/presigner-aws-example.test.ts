@@ -13,11 +13,11 @@ import {
   formatAmzDate,
   signCanonicalRequest,
   sha256Hex,
-  signQuery,
   SigningKeyCache,
   uriEscape,
   uriEscapePath
 } from '../../src/signing/sigv4.js'
+import { signQuery } from './sign-query.js'
 import { createOracle } from './oracle.js'
 
 const EXAMPLE = {
