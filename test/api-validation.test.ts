@@ -5,14 +5,13 @@
  */
 import { createHash } from 'node:crypto'
 import t, { type Test } from 'tap'
-import { build, type TestApp } from './helpers/app.js'
+import { build, expectProblem, type TestApp } from './helpers/app.js'
 import { bearer, tokenFor } from './helpers/tokens.js'
 
 type Body = Record<string, unknown>
 const DOWNLOAD = '/v1/download-urls'
 const UPLOAD = '/v1/upload-urls'
 const GIB = 1024 ** 3
-const PROBLEM_KEYS = ['code', 'detail', 'status', 'title', 'type']
 
 /** POSTs with a valid token; `body` as a string is sent as raw JSON text. */
 function send (app: TestApp, route: string, body: unknown, headers: Record<string, string> = {}) {
@@ -24,21 +23,6 @@ async function ok (t: Test, res: Response): Promise<Body> {
   t.match(res.headers.get('content-type'), /^application\/json/, 'application/json')
   t.equal(res.headers.get('cache-control'), 'no-store', 'no-store')
   return await res.json() as Body
-}
-
-async function problem (t: Test, res: Response, status: number, code?: string | RegExp): Promise<Body> {
-  t.equal(res.status, status, `status ${status}`)
-  t.match(res.headers.get('content-type'), /^application\/problem\+json/, 'problem+json')
-  t.equal(res.headers.get('cache-control'), 'no-store', 'no-store')
-  const body = await res.json() as Body
-  t.same(Object.keys(body).sort(), PROBLEM_KEYS, '{type, title, status, detail, code}')
-  t.equal(body.status, status, 'status in the body')
-  t.type(body.type, 'string')
-  t.type(body.title, 'string')
-  t.type(body.detail, 'string')
-  if (code !== undefined) t.match(body.code, code, `code ${String(code)}`)
-  t.notOk('url' in body, 'no url in a failure')
-  return body
 }
 
 function query (url: unknown): URLSearchParams {
@@ -74,7 +58,7 @@ t.test('unknown routes are 404 problem+json', async (t) => {
   for (const [method, path] of [['GET', '/nope'], ['POST', '/v1/nope'], ['GET', '/v1/download-urls'], ['DELETE', '/v1/upload-urls'], ['GET', '/v2/download-urls']]) {
     t.test(`${method} ${path}`, async (t) => {
       const res = await fetch(app.url + (path as string), { method, headers: bearer(tokenFor('alice')) })
-      await problem(t, res, 404, 'NOT_FOUND')
+      await expectProblem(t, res, 404, 'NOT_FOUND')
     })
   }
 })
@@ -109,7 +93,7 @@ t.test('download URLs', async (t) => {
 
   for (const method of ['PUT', 'POST', 'DELETE', 'get', '']) {
     t.test(`method ${JSON.stringify(method)} → 400`, async (t) => {
-      await problem(t, await send(app, DOWNLOAD, { key: 'a.txt', method }), 400, 'INVALID_REQUEST')
+      await expectProblem(t, await send(app, DOWNLOAD, { key: 'a.txt', method }), 400, 'INVALID_REQUEST')
     })
   }
 
@@ -157,7 +141,7 @@ t.test('download URLs', async (t) => {
   ]
   for (const [name, options] of badOptions) {
     t.test(`${name} → 400`, async (t) => {
-      await problem(t, await send(app, DOWNLOAD, { key: 'a.txt', ...options }), 400, 'INVALID_REQUEST')
+      await expectProblem(t, await send(app, DOWNLOAD, { key: 'a.txt', ...options }), 400, 'INVALID_REQUEST')
     })
   }
 })
@@ -223,7 +207,7 @@ t.test('upload URLs', async (t) => {
   for (const [name, body] of invalid) {
     t.test(`${name} → 400 INVALID_REQUEST`, async (t) => {
       const before = app.permissions.received.length
-      await problem(t, await send(app, UPLOAD, body), 400, 'INVALID_REQUEST')
+      await expectProblem(t, await send(app, UPLOAD, body), 400, 'INVALID_REQUEST')
       t.equal(app.permissions.received.length, before, 'permission service not asked')
     })
   }
@@ -297,7 +281,7 @@ t.test('object keys', async (t) => {
     t.test(`rejected: ${name}`, async (t) => {
       for (const route of [DOWNLOAD, UPLOAD]) {
         const before = app.permissions.received.length
-        await problem(t, await send(app, route, route === UPLOAD ? { key, contentType: 'text/plain' } : { key }), 400, 'INVALID_KEY')
+        await expectProblem(t, await send(app, route, route === UPLOAD ? { key, contentType: 'text/plain' } : { key }), 400, 'INVALID_KEY')
         t.equal(app.permissions.received.length, before, 'permission service not asked')
       }
     })
@@ -306,8 +290,8 @@ t.test('object keys', async (t) => {
   for (const raw of ['\\ud800', 'a\\ud800b', '\\udc00', 'a\\udfffz', '\\ude00\\ud83d']) {
     t.test(`rejected: lone surrogate in raw JSON "${raw}"`, async (t) => {
       const before = app.permissions.received.length
-      await problem(t, await send(app, DOWNLOAD, `{"key":"${raw}"}`), 400, 'INVALID_KEY')
-      await problem(t, await send(app, UPLOAD, `{"key":"${raw}","contentType":"text/plain"}`), 400, 'INVALID_KEY')
+      await expectProblem(t, await send(app, DOWNLOAD, `{"key":"${raw}"}`), 400, 'INVALID_KEY')
+      await expectProblem(t, await send(app, UPLOAD, `{"key":"${raw}","contentType":"text/plain"}`), 400, 'INVALID_KEY')
       t.equal(app.permissions.received.length, before)
     })
   }
@@ -338,7 +322,7 @@ t.test('expiresIn', async (t) => {
     for (const expiresIn of [0, -1, 901, 3600, 604800, 604801, 1.5, 1e21]) {
       t.test(`${route}: expiresIn ${expiresIn} → 400 INVALID_EXPIRES_IN`, async (t) => {
         const before = app.permissions.received.length
-        await problem(t, await send(app, route, { key: 'a', expiresIn, ...extra }), 400, 'INVALID_EXPIRES_IN')
+        await expectProblem(t, await send(app, route, { key: 'a', expiresIn, ...extra }), 400, 'INVALID_EXPIRES_IN')
         t.equal(app.permissions.received.length, before)
       })
     }
@@ -351,32 +335,32 @@ t.test('request bodies', async (t) => {
 
   t.test('invalid JSON → 400 INVALID_REQUEST', async (t) => {
     for (const text of ['{"key": "a"', '{key: "a"}', "{'key': 'a'}", '{"key": "a"} trailing']) {
-      await problem(t, await send(app, DOWNLOAD, text), 400, 'INVALID_REQUEST')
+      await expectProblem(t, await send(app, DOWNLOAD, text), 400, 'INVALID_REQUEST')
     }
   })
 
   t.test('a body that is not an object → 400 INVALID_REQUEST', async (t) => {
     for (const text of ['[]', '"a"', '42', 'null', 'true']) {
-      await problem(t, await send(app, DOWNLOAD, text), 400, 'INVALID_REQUEST')
+      await expectProblem(t, await send(app, DOWNLOAD, text), 400, 'INVALID_REQUEST')
     }
   })
 
   t.test('an empty JSON body → 400', async (t) => {
-    await problem(t, await send(app, DOWNLOAD, ''), 400, 'INVALID_REQUEST')
+    await expectProblem(t, await send(app, DOWNLOAD, ''), 400, 'INVALID_REQUEST')
   })
 
   t.test('no body at all → 400', async (t) => {
     const res = await fetch(app.url + DOWNLOAD, { method: 'POST', headers: token })
-    await problem(t, res, 400, 'INVALID_REQUEST')
+    await expectProblem(t, res, 400, 'INVALID_REQUEST')
   })
 
   t.test('missing key → 400', async (t) => {
-    await problem(t, await send(app, DOWNLOAD, {}), 400, /^INVALID_(REQUEST|KEY)$/)
+    await expectProblem(t, await send(app, DOWNLOAD, {}), 400, /^INVALID_(REQUEST|KEY)$/)
   })
 
   t.test('unknown properties → 400 INVALID_REQUEST', async (t) => {
-    await problem(t, await send(app, DOWNLOAD, { key: 'a', Key: 'b' }), 400, 'INVALID_REQUEST')
-    await problem(t, await send(app, DOWNLOAD, { key: 'a', versionId: '1' }), 400, 'INVALID_REQUEST')
+    await expectProblem(t, await send(app, DOWNLOAD, { key: 'a', Key: 'b' }), 400, 'INVALID_REQUEST')
+    await expectProblem(t, await send(app, DOWNLOAD, { key: 'a', versionId: '1' }), 400, 'INVALID_REQUEST')
   })
 
   t.test('a prototype-pollution key is rejected, not merged', async (t) => {
@@ -398,7 +382,7 @@ t.test('request bodies', async (t) => {
     for (const [name, route, body] of cases) {
       t.test(name, async (t) => {
         const before = app.permissions.received.length
-        await problem(t, await send(app, route, body), 400)
+        await expectProblem(t, await send(app, route, body), 400)
         t.equal(app.permissions.received.length, before, 'permission service not asked')
       })
     }
@@ -407,14 +391,14 @@ t.test('request bodies', async (t) => {
   t.test('413 for a body over 64 KiB', async (t) => {
     const big = JSON.stringify({ key: 'a', padding: 'x'.repeat(70 * 1024) })
     const before = app.permissions.received.length
-    await problem(t, await send(app, DOWNLOAD, big), 413, 'PAYLOAD_TOO_LARGE')
-    await problem(t, await send(app, UPLOAD, big), 413, 'PAYLOAD_TOO_LARGE')
+    await expectProblem(t, await send(app, DOWNLOAD, big), 413, 'PAYLOAD_TOO_LARGE')
+    await expectProblem(t, await send(app, UPLOAD, big), 413, 'PAYLOAD_TOO_LARGE')
     t.equal(app.permissions.received.length, before)
   })
 
   t.test('a body just under 64 KiB is parsed (and then validated)', async (t) => {
     const justUnder = JSON.stringify({ key: 'a', padding: 'x'.repeat(60 * 1024) })
-    await problem(t, await send(app, DOWNLOAD, justUnder), 400, 'INVALID_REQUEST')
+    await expectProblem(t, await send(app, DOWNLOAD, justUnder), 400, 'INVALID_REQUEST')
   })
 
   const notJson: Array<[string, Record<string, string>, string | Uint8Array]> = [
@@ -428,7 +412,7 @@ t.test('request bodies', async (t) => {
     t.test(`415 for ${name}`, async (t) => {
       const before = app.permissions.received.length
       const res = await fetch(app.url + DOWNLOAD, { method: 'POST', headers: { ...token, ...headers }, body })
-      await problem(t, res, 415, 'UNSUPPORTED_MEDIA_TYPE')
+      await expectProblem(t, res, 415, 'UNSUPPORTED_MEDIA_TYPE')
       t.equal(app.permissions.received.length, before)
     })
   }
@@ -451,8 +435,8 @@ t.test('buckets', async (t) => {
 
   t.test('a bucket not in S3_ALLOWED_BUCKETS → 403 BUCKET_NOT_ALLOWED', async (t) => {
     const before = app.permissions.received.length
-    await problem(t, await send(app, DOWNLOAD, { key: 'a', bucket: 'secrets' }), 403, 'BUCKET_NOT_ALLOWED')
-    await problem(t, await send(app, UPLOAD, { key: 'a', bucket: 'secrets', contentType: 'text/plain' }), 403, 'BUCKET_NOT_ALLOWED')
+    await expectProblem(t, await send(app, DOWNLOAD, { key: 'a', bucket: 'secrets' }), 403, 'BUCKET_NOT_ALLOWED')
+    await expectProblem(t, await send(app, UPLOAD, { key: 'a', bucket: 'secrets', contentType: 'text/plain' }), 403, 'BUCKET_NOT_ALLOWED')
     t.equal(app.permissions.received.length, before)
   })
 })

@@ -3,7 +3,7 @@
  * and proves no token, storage secret or URL signature reached them.
  */
 import t from 'tap'
-import { buildWithStorage, signUrl } from './helpers/storage-app.js'
+import { buildWithStorage, signUrl } from './helpers/app.js'
 import { json } from './helpers/permission-stub.js'
 import { TEST_JWT_SECRET, tokenFor } from './helpers/tokens.js'
 import { testStorage } from './helpers/storage.js'

@@ -6,11 +6,10 @@
  * against `npm run dev`'s emulator at the end of this file.
  */
 import t, { type Test } from 'tap'
-import { build, type TestApp } from './helpers/app.js'
+import { build, type TestApp, assertProblem, call, keyQuery, multipartApi, uploadPath, type Json } from './helpers/app.js'
 import { closedPort } from './helpers/ports.js'
 import { json } from './helpers/permission-stub.js'
 import { listPartsXml, s3Error, startFakeS3, succeed, xml, type FakeS3, type FakeS3Handler, type FakeS3Request } from './helpers/fake-s3.js'
-import { assertProblem, call, keyQuery, multipartApi, uploadPath, type Json } from './helpers/multipart.js'
 import { startS3Emulator } from '../dev/s3-emulator.js'
 import { TEST_JWT_SECRET } from './helpers/tokens.js'
 

@@ -4,7 +4,7 @@
  * it reads every kind of answer. It fails closed: only 200 {"allowed": true} yields a URL.
  */
 import t, { type Test } from 'tap'
-import { build, type TestApp } from './helpers/app.js'
+import { build, expectProblem, type TestApp } from './helpers/app.js'
 import { closedPort } from './helpers/ports.js'
 import { json, startPermissionStub, type StubHandler } from './helpers/permission-stub.js'
 import { bearer, tokenFor } from './helpers/tokens.js'
@@ -14,18 +14,8 @@ const UPLOAD = { key: 'users/alice/upload.bin', contentType: 'application/octet-
 
 type Body = Record<string, unknown>
 
-async function problem (t: Test, res: Response, status: number, code: string): Promise<Body> {
-  t.equal(res.status, status, `status ${status}`)
-  t.match(res.headers.get('content-type'), /^application\/problem\+json/, 'problem+json')
-  t.equal(res.headers.get('cache-control'), 'no-store', 'no-store')
-  const body = await res.json() as Body
-  t.match(body, { status, code, type: String, title: String, detail: String }, `code ${code}`)
-  t.notOk('url' in body, 'no url in a failure')
-  return body
-}
-
 async function unavailable (t: Test, res: Response): Promise<void> {
-  await problem(t, res, 503, 'PERMISSION_SERVICE_UNAVAILABLE')
+  await expectProblem(t, res, 503, 'PERMISSION_SERVICE_UNAVAILABLE')
   t.match(res.headers.get('retry-after'), /^\d+$/, 'Retry-After in seconds')
 }
 
@@ -115,7 +105,7 @@ t.test('answers', async (t) => {
       app.permissions.respond(handler)
       for (const [route, body] of [['/v1/download-urls', DOWNLOAD], ['/v1/upload-urls', UPLOAD]] as const) {
         const { res, checks } = await ask(app, body, route)
-        await problem(t, res, 403, 'PERMISSION_DENIED')
+        await expectProblem(t, res, 403, 'PERMISSION_DENIED')
         t.equal(checks().length, 1, 'asked once')
       }
     })
@@ -124,14 +114,14 @@ t.test('answers', async (t) => {
   t.test('401 → 401 with the invalid_token challenge', async (t) => {
     app.permissions.respond((_c, res) => json(res, 401, { error: 'token revoked' }))
     const { res } = await ask(app)
-    await problem(t, res, 401, 'UNAUTHORIZED')
+    await expectProblem(t, res, 401, 'UNAUTHORIZED')
     t.equal(res.headers.get('www-authenticate'), 'Bearer realm="r2-signer", error="invalid_token"')
   })
 
   t.test('401 with an allowed:true body is still 401', async (t) => {
     app.permissions.respond((_c, res) => json(res, 401, { allowed: true }))
     const { res } = await ask(app)
-    await problem(t, res, 401, 'UNAUTHORIZED')
+    await expectProblem(t, res, 401, 'UNAUTHORIZED')
   })
 
   const raw = (status: number, text: string, headers: Record<string, string> = { 'content-type': 'application/json' }): StubHandler =>
@@ -243,14 +233,14 @@ t.test('the permission service is not asked when', async (t) => {
   t.test('the token is invalid', async (t) => {
     const before = app.permissions.received.length
     const res = await app.post('/v1/download-urls', DOWNLOAD, bearer(tokenFor('alice', { key: 'not-the-configured-secret-0123456789abcdef' })))
-    await problem(t, res, 401, 'UNAUTHORIZED')
+    await expectProblem(t, res, 401, 'UNAUTHORIZED')
     t.equal(app.permissions.received.length, before)
   })
 
   t.test('there is no token', async (t) => {
     const before = app.permissions.received.length
     const res = await app.post('/v1/upload-urls', UPLOAD)
-    await problem(t, res, 401, 'UNAUTHORIZED')
+    await expectProblem(t, res, 401, 'UNAUTHORIZED')
     t.equal(app.permissions.received.length, before)
   })
 
@@ -264,7 +254,7 @@ t.test('the permission service is not asked when', async (t) => {
   for (const [name, route, body, code] of invalidBodies) {
     t.test(`the body is invalid: ${name}`, async (t) => {
       const { res, checks } = await ask(app, body, route)
-      await problem(t, res, 400, code)
+      await expectProblem(t, res, 400, code)
       t.equal(checks().length, 0)
     })
   }
@@ -272,7 +262,7 @@ t.test('the permission service is not asked when', async (t) => {
   t.test('the bucket is not in S3_ALLOWED_BUCKETS', async (t) => {
     for (const [route, body] of [['/v1/download-urls', DOWNLOAD], ['/v1/upload-urls', UPLOAD]] as const) {
       const { res, checks } = await ask(app, { ...body, bucket: 'someone-elses' }, route)
-      await problem(t, res, 403, 'BUCKET_NOT_ALLOWED')
+      await expectProblem(t, res, 403, 'BUCKET_NOT_ALLOWED')
       t.equal(checks().length, 0, route)
     }
   })

@@ -12,7 +12,7 @@ import t, { type Test } from 'tap'
 import { ConfigError, type RawEnv } from '../src/config/config.js'
 import { SECRET_ENV_NAMES } from '../src/config/env-schema.js'
 import { readSecretFile, resolveSecretFiles } from '../src/config/secret-files.js'
-import { configure } from './helpers/configure.js'
+import { configure } from './helpers/app.js'
 import { startServerProcess } from './helpers/server-process.js'
 import { keyPair, TEST_JWT_SECRET } from './helpers/tokens.js'
 

@@ -1,10 +1,16 @@
+/**
+ * THE helper for tests of the app: build it (`build`, `buildWithStorage`, `configure`), call it
+ * (`call`, `multipartApi`, `signUrl`, `app.post`) and assert its problems (`assertProblem`,
+ * `expectProblem`). Real HTTP on 127.0.0.1 throughout (cf. fastify/demo's test/helper.ts).
+ */
 import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import { buildApp } from '../../src/app.js'
 import type { RawEnv } from '../../src/config/config.js'
 import { startPermissionStub, type PermissionStub, type StubHandler } from './permission-stub.js'
-import { TEST_JWT_SECRET } from './tokens.js'
+import { createTestBucket, testStorage } from './storage.js'
+import { bearer, TEST_JWT_SECRET, tokenFor } from './tokens.js'
 
 /** Storage settings for apps that never reach storage (signing makes no storage call). */
 export const OFFLINE_STORAGE_ENV = {
@@ -28,7 +34,7 @@ export interface TestApp {
 
 /**
  * Builds the app with a real permission-service stub, listening on a real port,
- * closed when the test ends (cf. fastify/demo's test/helper.ts `build(t)`).
+ * closed when the test ends.
  */
 export async function build (t: Test, options: { env?: RawEnv, permissions?: StubHandler } = {}): Promise<TestApp> {
   const permissions = await startPermissionStub(options.permissions)
@@ -66,5 +72,124 @@ export async function build (t: Test, options: { env?: RawEnv, permissions?: Stu
       headers: { 'content-type': 'application/json', ...headers },
       body: typeof body === 'string' ? body : JSON.stringify(body)
     })
+  }
+}
+
+/** The app wired to the real test S3 server, with a fresh bucket (and a second allowed one). */
+export async function buildWithStorage (t: Test, options: { permissions?: StubHandler, env?: Record<string, string> } = {}): Promise<TestApp & { bucket: string, otherBucket: string }> {
+  const storage = testStorage()
+  const [bucket, otherBucket] = await Promise.all([createTestBucket('signer'), createTestBucket('signer-other')])
+  const app = await build(t, {
+    permissions: options.permissions,
+    env: {
+      S3_ENDPOINT: storage.endpoint,
+      S3_REGION: storage.region,
+      S3_ACCESS_KEY_ID: storage.accessKeyId,
+      S3_SECRET_ACCESS_KEY: storage.secretAccessKey,
+      S3_BUCKET: bucket,
+      S3_ALLOWED_BUCKETS: otherBucket,
+      ...options.env
+    }
+  })
+  // Object.assign keeps the `logs` getter live (a spread would freeze it).
+  return Object.assign(app, { bucket, otherBucket })
+}
+
+/** POSTs to a signing route as `sub` and returns the parsed 200 answer (fails the test otherwise). */
+export async function signUrl (t: Test, app: TestApp, route: 'download-urls' | 'upload-urls', body: object, token: string): Promise<{ url: string, method: string, headers: Record<string, string>, expiresAt: string, key: string, bucket: string }> {
+  const response = await app.post(`/v1/${route}`, body, { authorization: `Bearer ${token}` })
+  const json = await response.json() as { url: string, method: string, headers: Record<string, string>, expiresAt: string, key: string, bucket: string }
+  t.equal(response.status, 200, `${route} answers 200 for ${JSON.stringify(body).slice(0, 100)}`)
+  return json
+}
+
+export type ConfigureOutcome = { app: FastifyInstance, error?: undefined } | { app?: undefined, error: unknown }
+
+/** Builds and readies the app from `env` (closing it when the test ends), or returns the error it failed with. */
+export async function configure (t: Test, env: RawEnv): Promise<ConfigureOutcome> {
+  let app: FastifyInstance
+  try {
+    app = await buildApp({ env })
+    await app.ready()
+  } catch (error) {
+    return { error }
+  }
+  t.teardown(() => app.close())
+  return { app }
+}
+
+export type Json = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export interface ApiAnswer {
+  status: number
+  headers: Headers
+  /** Parsed JSON, or undefined for an empty body. */
+  body: Json
+  text: string
+}
+
+/** `/v1/multipart-uploads/{uploadId}{suffix}` with the upload ID percent-encoded as one path segment. */
+export function uploadPath (uploadId: string, suffix = ''): string {
+  return `/v1/multipart-uploads/${encodeURIComponent(uploadId)}${suffix}`
+}
+
+/** `?key=…[&bucket=…]`, every value percent-encoded. */
+export function keyQuery (key: string, bucket?: string): string {
+  return '?' + new URLSearchParams(bucket === undefined ? { key } : { key, bucket }).toString().replaceAll('+', '%20')
+}
+
+/** Any method on the app, as `sub` (alice by default), JSON body when given. */
+export async function call (app: TestApp, method: string, path: string, body?: unknown, sub = 'alice'): Promise<ApiAnswer> {
+  const headers: Record<string, string> = bearer(tokenFor(sub))
+  if (body !== undefined) headers['content-type'] = 'application/json'
+  return await answerOf(await fetch(app.url + path, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) }))
+}
+
+/** A fetch Response read into an ApiAnswer. */
+export async function answerOf (res: Response): Promise<ApiAnswer> {
+  const text = await res.text()
+  let parsed: Json = {}
+  try { parsed = text === '' ? {} : JSON.parse(text) as Json } catch { parsed = { unparsable: text } }
+  return { status: res.status, headers: res.headers, body: parsed, text }
+}
+
+const PROBLEM_MEMBERS = ['code', 'detail', 'status', 'title', 'type']
+
+/**
+ * Asserts a problem+json answer: the status, the media type, no-store, exactly the RFC 9457
+ * members (with the status repeated and string type/title/detail), the code (a string, or a
+ * pattern), no signed URL, no stack trace, and Retry-After on a 503. Returns its body.
+ */
+export function assertProblem (t: Test, answer: ApiAnswer, status: number, code?: string | RegExp, label = ''): Json {
+  const where = label === '' ? '' : `${label}: `
+  t.equal(answer.status, status, `${where}status ${status}`)
+  t.match(answer.headers.get('content-type'), /^application\/problem\+json/, `${where}problem+json`)
+  t.equal(answer.headers.get('cache-control'), 'no-store', `${where}no-store`)
+  t.same(Object.keys(answer.body).sort(), PROBLEM_MEMBERS, `${where}exactly the problem members`)
+  t.match(answer.body, { status, type: String, title: String, detail: String }, `${where}status in the body, type, title and detail`)
+  if (typeof code === 'string') t.equal(answer.body.code, code, `${where}code ${code}`)
+  else if (code !== undefined) t.match(answer.body.code, code, `${where}code ${String(code)}`)
+  t.notOk('url' in answer.body, `${where}no url in a failure`)
+  t.notMatch(answer.text, /\n\s+at |node_modules|\.ts:\d+/, `${where}no stack trace`)
+  if (status === 503) t.match(answer.headers.get('retry-after'), /^\d+$/, `${where}Retry-After`)
+  return answer.body
+}
+
+/** assertProblem for a fetch Response (reads its body). */
+export async function expectProblem (t: Test, res: Response, status: number, code?: string | RegExp, label = ''): Promise<Json> {
+  return assertProblem(t, await answerOf(res), status, code, label)
+}
+
+/** The multipart API for one key, as alice: thin wrappers that return the raw answer. */
+export function multipartApi (app: TestApp, key: string, bucket?: string) {
+  const b = bucket === undefined ? {} : { bucket }
+  return {
+    create: (extra: Json = {}) => call(app, 'POST', '/v1/multipart-uploads', { key, contentType: 'application/octet-stream', ...b, ...extra }),
+    partUrls: (uploadId: string, partNumbers: number[], extra: Json = {}) =>
+      call(app, 'POST', uploadPath(uploadId, '/part-urls'), { key, partNumbers, ...b, ...extra }),
+    listParts: (uploadId: string) => call(app, 'GET', uploadPath(uploadId, '/parts') + keyQuery(key, bucket)),
+    complete: (uploadId: string, parts: Array<{ partNumber: number, etag: string }>) =>
+      call(app, 'POST', uploadPath(uploadId, '/complete'), { key, parts, ...b }),
+    abort: (uploadId: string) => call(app, 'DELETE', uploadPath(uploadId) + keyQuery(key, bucket))
   }
 }
