@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # r2-signer: a stateless container; configuration comes from the environment only
 # (secrets as variables or as NAME_FILE files), nothing secret is baked into the image.
-# test/dockerfile.test.ts replays these COPY/RUN steps without a Docker engine: keep to
+# test/deploy/dockerfile.test.ts replays these COPY/RUN steps without a Docker engine: keep to
 # plain COPY, WORKDIR, ENV and `npm …` RUN steps, or teach the test the new instruction.
 
 # ---- build: dev dependencies + TypeScript → dist/ ----

@@ -11,7 +11,7 @@ export default [
       '.dev-data/**',
       'test-artifacts/**',
       'bench/results/**',
-      'test/openapi-client/generated/**'
+      'test/openapi/client/generated/**'
     ]
   }),
   {
@@ -36,7 +36,7 @@ export default [
   },
   {
     // Permission policies use literal `${sub}` placeholders in ordinary strings.
-    files: ['examples/permission-service/policy.ts', 'test/permission-service*.test.ts'],
+    files: ['examples/permission-service/policy.ts', 'test/examples/permission-service*.test.ts'],
     rules: { 'no-template-curly-in-string': 'off' }
   }
 ]

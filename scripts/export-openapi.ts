@@ -1,6 +1,6 @@
 /**
  * `npm run openapi`: writes openapi/openapi.json and openapi/openapi.yaml from the
- * route schemas. Commit both; test/openapi.test.ts fails when they are stale.
+ * route schemas. Commit both; test/openapi/document.test.ts fails when they are stale.
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'

@@ -1,7 +1,7 @@
 /**
  * Generates r2-signer's OpenAPI document exactly as the app does, from a fixed
  * embedded environment: no network, no secrets, nothing machine-specific.
- * Used by `npm run openapi` (scripts/export-openapi.ts) and test/openapi.test.ts.
+ * Used by `npm run openapi` (scripts/export-openapi.ts) and test/openapi/document.test.ts.
  */
 import { stringify } from 'yaml'
 import { buildApp } from '../src/app.js'

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs'
  * The fixed parts of r2-signer's OpenAPI document: everything that is not
  * derived from the route schemas. Nothing here may depend on the environment or
  * the machine: the committed openapi/openapi.json is compared with what the app
- * generates (test/openapi.test.ts).
+ * generates (test/openapi/document.test.ts).
  */
 export const OPENAPI_VERSION = '3.1.0'
 
