@@ -1,4 +1,4 @@
-import { sha256 } from '../sha256.js'
+import { sha256 } from '../signing/sigv4.js'
 import type { PermissionAnswer, PermissionDecision, PermissionQuery } from './permission-client.js'
 
 /**

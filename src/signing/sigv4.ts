@@ -8,8 +8,8 @@
  *
  * Spec: https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html
  */
-import { createHmac } from 'node:crypto'
-import { sha256 } from '../sha256.js'
+import * as crypto from 'node:crypto'
+import { createHash, createHmac } from 'node:crypto'
 
 export const ALGORITHM = 'AWS4-HMAC-SHA256'
 /** S3 lets query-signed requests skip hashing the body; the canonical request carries this literal. */
@@ -128,6 +128,15 @@ export function buildCanonicalRequest (
 ): string {
   return method + '\n' + canonicalUri + '\n' + canonicalQuery + '\n' + canonicalHeaders + '\n' + signedHeaders + '\n' + payloadHash
 }
+
+// One-shot crypto.hash (Node >= 20.12) is cheaper than createHash for short inputs (README
+// "Performance"); engines allows 20.11, so fall back when it is missing.
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex' | 'base64') => string }).hash
+
+/** SHA-256 of a string's UTF-8 bytes, as hex or base64 (also the decision cache's key hash). */
+export const sha256: (data: string, encoding: 'hex' | 'base64') => string = typeof oneShotHash === 'function'
+  ? (data, encoding) => oneShotHash('sha256', data, encoding)
+  : (data, encoding) => createHash('sha256').update(data, 'utf8').digest(encoding)
 
 export const sha256Hex = (data: string): string => sha256(data, 'hex')
 
