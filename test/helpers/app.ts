@@ -36,7 +36,7 @@ export interface TestApp {
  * Builds the app with a real permission-service stub, listening on a real port,
  * closed when the test ends.
  */
-export async function build (t: Test, options: { env?: RawEnv, permissions?: StubHandler } = {}): Promise<TestApp> {
+export async function build (t: Test, options: { env?: RawEnv, permissions?: StubHandler, beforeListen?: (app: FastifyInstance) => void } = {}): Promise<TestApp> {
   const permissions = await startPermissionStub(options.permissions)
   const lines: string[] = []
   const logStream = new Writable({
@@ -60,6 +60,7 @@ export async function build (t: Test, options: { env?: RawEnv, permissions?: Stu
     await app.close()
     await permissions.close()
   })
+  options.beforeListen?.(app)
   const address = await app.listen({ port: 0, host: '127.0.0.1' })
   return {
     app,

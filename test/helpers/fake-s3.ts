@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { listenLocal } from './ports.js'
 
 /**
  * A scripted S3 endpoint for the multipart control plane: it does not check signatures or keep
@@ -75,16 +75,12 @@ export async function startFakeS3 (handler: FakeS3Handler = succeed()) {
       current(request, res)
     })
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
+  const { port, close } = await listenLocal(server)
   return {
     endpoint: `http://127.0.0.1:${port}`,
     requests,
     respond (next: FakeS3Handler) { current = next },
-    async close () {
-      server.closeAllConnections()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    }
+    close
   }
 }
 

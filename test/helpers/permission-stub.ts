@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { listenLocal } from './ports.js'
 
 /** One request the stub received, as r2-signer sent it. */
 export interface ReceivedCheck {
@@ -35,16 +35,12 @@ export async function startPermissionStub (handler: StubHandler = allowAll) {
       current(check, res)
     })
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
+  const { port, close } = await listenLocal(server)
   return {
     url: `http://127.0.0.1:${port}/check`,
     received,
     respond (next: StubHandler) { current = next },
-    async close () {
-      server.closeAllConnections()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    }
+    close
   }
 }
 

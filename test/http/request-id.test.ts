@@ -3,12 +3,9 @@
  * is replaced by a generated UUID; either way it is returned on every answer (errors
  * included) and is the `requestId` of every log line the request produces.
  */
-import { Writable } from 'node:stream'
 import t, { type Test } from 'tap'
-import { buildApp } from '../../src/app.js'
-import { OFFLINE_STORAGE_ENV } from '../helpers/app.js'
-import { startPermissionStub } from '../helpers/permission-stub.js'
-import { bearer, tokenFor, TEST_JWT_SECRET } from '../helpers/tokens.js'
+import { build } from '../helpers/app.js'
+import { bearer, tokenFor } from '../helpers/tokens.js'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
 
@@ -19,27 +16,15 @@ type LogLine = Record<string, unknown>
  * request produces several log lines (handler lines, "unhandled error", "request completed").
  */
 async function appWithNoisyRoute (t: Test) {
-  const permissions = await startPermissionStub()
-  const lines: string[] = []
-  const app = await buildApp({
-    env: { LOG_LEVEL: 'debug', ...OFFLINE_STORAGE_ENV, JWT_SECRET: TEST_JWT_SECRET, PERMISSIONS_URL: permissions.url },
-    logStream: new Writable({ write (chunk: Buffer, _e, done) { lines.push(...chunk.toString().split('\n').filter(Boolean)); done() } })
+  const app = await build(t, {
+    env: { LOG_LEVEL: 'debug' },
+    beforeListen: (app) => app.get('/test/noisy', async (request) => {
+      request.log.info('first line from the handler')
+      request.log.debug({ detail: 42 }, 'second line from the handler')
+      throw new Error('unexpected failure')
+    })
   })
-  app.get('/test/noisy', async (request) => {
-    request.log.info('first line from the handler')
-    request.log.debug({ detail: 42 }, 'second line from the handler')
-    throw new Error('unexpected failure')
-  })
-  t.teardown(async () => {
-    await app.close()
-    await permissions.close()
-  })
-  const url = await app.listen({ port: 0, host: '127.0.0.1' })
-  return {
-    url,
-    logs: (): LogLine[] => lines.map((line) => JSON.parse(line) as LogLine),
-    logText: () => lines.join('\n')
-  }
+  return { url: app.url, logs: (): LogLine[] => app.logs, logText: app.logText }
 }
 
 t.test('a valid X-Request-Id is echoed and is in every log line of the request', async (t) => {
