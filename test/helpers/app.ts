@@ -77,6 +77,19 @@ export async function build (t: Test, options: { env?: RawEnv, permissions?: Stu
 }
 
 /** The app wired to the real test S3 server, with a fresh bucket (and a second allowed one). */
+/** POSTs as alice (a valid token); `body` as a string is sent as raw JSON text. */
+export function postAsAlice (app: TestApp, route: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  return app.post(route, body, { ...bearer(tokenFor('alice')), ...headers })
+}
+
+/** Asserts a 200 JSON answer with Cache-Control: no-store, and returns its body. */
+export async function expectOk (t: Test, res: Response): Promise<Json> {
+  t.equal(res.status, 200, 'status 200')
+  t.match(res.headers.get('content-type'), /^application\/json/, 'application/json')
+  t.equal(res.headers.get('cache-control'), 'no-store', 'no-store')
+  return await res.json() as Json
+}
+
 export async function buildWithStorage (t: Test, options: { permissions?: StubHandler, env?: Record<string, string> } = {}): Promise<TestApp & { bucket: string, otherBucket: string }> {
   const storage = testStorage()
   const [bucket, otherBucket] = await Promise.all([createTestBucket('signer'), createTestBucket('signer-other')])
