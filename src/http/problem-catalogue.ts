@@ -6,8 +6,8 @@ import { MIN_PART_SIZE } from '../storage/part-size.js'
  * lib/errors.js, supabase/storage's codes.ts). HttpProblem (the thrower), the error handler and
  * the OpenAPI builder (src/openapi/problems.ts) all read it.
  *
- * Adding a code: one entry here, then name it in the `problemResponsesFor([...])` of every route
- * that can answer it (the OpenAPI test fails for a code thrown but not documented there).
+ * Adding a code: one entry here (the Problem schema's code list follows), then name it in the
+ * `problemResponsesFor([...])` of every route that can answer it, so the OpenAPI document says so.
  *
  * Each entry:
  * - `status`, `title`: sent in every answer with this code;
@@ -168,10 +168,9 @@ export function problemEntry (code: ProblemCode): ProblemEntry {
   return PROBLEMS[code]
 }
 
-/**
- * Named groups, so each route names its codes in one line (src/openapi/problems.ts,
- * `problemResponsesFor([...COMMON_CODES, ...BODY_CODES, 'INVALID_EXPIRES_IN'])`).
- */
+// Named groups, so each route names its codes in one line:
+// `problemResponsesFor([...COMMON_CODES, ...BODY_CODES, 'INVALID_EXPIRES_IN'])` (src/openapi/problems.ts).
+
 /** What every /v1 object route can answer: bad input, no or bad token, no permission, the permission service or JWKS down. */
 export const COMMON_CODES = [
   'INVALID_REQUEST', 'INVALID_KEY', 'UNAUTHORIZED', 'PERMISSION_DENIED', 'BUCKET_NOT_ALLOWED',

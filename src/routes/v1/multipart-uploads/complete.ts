@@ -1,11 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { COMPLETE_BODY_LIMIT_BYTES, CompleteMultipartUploadRequest, CompleteMultipartUploadResponse, UploadParams } from '../../../schemas/multipart.js'
 import { HttpProblem } from '../../../http/problem.js'
+import { partOrderProblem } from '../../../storage/part-size.js'
 import { BODY_CODES, COMMON_CODES, STORAGE_CODES } from '../../../http/problem-catalogue.js'
 import { problemResponsesFor } from '../../../openapi/problems.js'
 import { bearerAuth } from '../shared.js'
 import { assertMultipart, tags } from './shared.js'
-import { partOrderProblem } from '../../../storage/part-size.js'
 
 /** POST /v1/multipart-uploads/{uploadId}/complete: storage assembles the object from the parts. */
 const completeMultipartUpload: FastifyPluginAsyncTypebox = async (app) => {
