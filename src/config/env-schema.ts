@@ -14,6 +14,11 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
  */
 export const BUCKET_NAME_PATTERN = '^(?!xn--)(?!.*(?:-s3alias|--x-s3|--xa-s3|--op-s3)$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$'
 
+export const STORAGE_UNSAFE_HEADERS_MODES = ['refuse', 'warn'] as const
+
+/** A key prefix of safe characters ending in `/`, not starting with one (1..128 characters). */
+export const STORAGE_CHECK_PREFIX_PATTERN = '^[A-Za-z0-9._-][A-Za-z0-9._/-]{0,126}/$'
+
 /** A week: the SigV4 ceiling for a presigned URL's lifetime. */
 export const SIGV4_MAX_EXPIRES_SECONDS = 604800
 
@@ -40,6 +45,13 @@ export const EnvSchema = Type.Object({
   S3_FORCE_PATH_STYLE: Type.Boolean({ default: true }),
   /** Timeout of one control-plane call to storage (multipart create/list/complete/abort); one retry. */
   S3_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120000, default: 10000 }),
+
+  /** refuse: writes answer 503 STORAGE_UNSAFE while the storage self-test finds storage unsafe; warn: sign anyway, log and meter. */
+  STORAGE_UNSAFE_HEADERS: Type.Enum(STORAGE_UNSAFE_HEADERS_MODES, { default: 'refuse' }),
+  /** Seconds between storage self-tests after the one at startup; 0: only at startup. */
+  STORAGE_CHECK_INTERVAL_SECONDS: Type.Integer({ minimum: 0, maximum: SIGV4_MAX_EXPIRES_SECONDS, default: 3600 }),
+  /** Where the self-test's canary objects live (in S3_BUCKET), deleted after each run. */
+  STORAGE_CHECK_PREFIX: Type.String({ pattern: STORAGE_CHECK_PREFIX_PATTERN, default: '.r2-signer-check/' }),
 
   SIGNED_URL_TTL_SECONDS: TtlSeconds(300),
   SIGNED_URL_MAX_TTL_SECONDS: TtlSeconds(3600),

@@ -24,7 +24,8 @@ export const PROBLEMS = {
   STORAGE_ERROR: { status: 502, title: 'Storage error' },
   PERMISSION_SERVICE_UNAVAILABLE: { status: 503, title: 'Permission service unavailable' },
   TOKEN_KEYS_UNAVAILABLE: { status: 503, title: 'Token signing keys unavailable' },
-  STORAGE_UNAVAILABLE: { status: 503, title: 'Storage unavailable' }
+  STORAGE_UNAVAILABLE: { status: 503, title: 'Storage unavailable' },
+  STORAGE_UNSAFE: { status: 503, title: 'Storage not verified safe for uploads' }
 } as const satisfies Record<string, { status: number, title: string }>
 
 export type ProblemCode = keyof typeof PROBLEMS

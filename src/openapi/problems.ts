@@ -26,7 +26,8 @@ const PROBLEM_DOCS: Partial<Record<ProblemCode, { when: string, detail: string }
   PART_TOO_SMALL: { when: 'a part other than the last is under 5 MiB', detail: 'Every part but the last must be at least 5242880 bytes (5 MiB).' },
   UPLOAD_NOT_FOUND: { when: 'the upload was completed or aborted, expired, never existed, or belongs to another key', detail: 'No multipart upload with this uploadId exists for this bucket and key: it was completed or aborted, expired, or never existed.' },
   STORAGE_ERROR: { when: 'storage refused r2-signer\'s credentials, the bucket does not exist there, or storage answered nonsense (a configuration problem; logged)', detail: 'Storage refused r2-signer\'s credentials; the service is misconfigured.' },
-  STORAGE_UNAVAILABLE: { when: 'storage was unreachable, did not answer within S3_TIMEOUT_MS, or answered 5xx/429 (after one retry)', detail: 'Storage could not be reached or did not answer in time; try again shortly.' }
+  STORAGE_UNAVAILABLE: { when: 'storage was unreachable, did not answer within S3_TIMEOUT_MS, or answered 5xx/429 (after one retry)', detail: 'Storage could not be reached or did not answer in time; try again shortly.' },
+  STORAGE_UNSAFE: { when: 'the storage self-test found that storage does not enforce what upload URLs sign (it honours unsigned `x-amz-*` headers), or has not confirmed yet that it does (writes only; reads keep working; STORAGE_UNSAFE_HEADERS=refuse)', detail: 'Uploads are refused: storage does not enforce what upload URLs sign (it accepts x-amz-* headers they did not sign), so an upload URL could be used to copy or expose other objects. The operator must fix storage: see docs/storage-safety.md.' }
 }
 
 /**

@@ -29,8 +29,11 @@ export interface TestApp {
 /**
  * Builds the app with a real permission-service stub, listening on a real port,
  * closed when the test ends (cf. fastify/demo's test/helper.ts `build(t)`).
+ * The storage self-test is off unless `storageSelfTest` is true: these apps' storage is absent
+ * (OFFLINE_STORAGE_ENV) or a script (fake S3) that cannot answer it; apps on the real test
+ * storage (./storage-app.ts) turn it on, behind the header-enforcing proxy.
  */
-export async function build (t: Test, options: { env?: RawEnv, permissions?: StubHandler } = {}): Promise<TestApp> {
+export async function build (t: Test, options: { env?: RawEnv, permissions?: StubHandler, storageSelfTest?: boolean } = {}): Promise<TestApp> {
   const permissions = await startPermissionStub(options.permissions)
   const lines: string[] = []
   const logStream = new Writable({
@@ -48,7 +51,8 @@ export async function build (t: Test, options: { env?: RawEnv, permissions?: Stu
       PERMISSIONS_TIMEOUT_MS: '500',
       ...options.env
     },
-    logStream
+    logStream,
+    storageSelfTest: options.storageSelfTest ?? false
   })
   t.teardown(async () => {
     await app.close()

@@ -2,15 +2,32 @@ import type { Test } from 'tap'
 import { build, type TestApp } from './app.js'
 import { createTestBucket, testStorage } from './storage.js'
 import type { StubHandler } from './permission-stub.js'
+import { headerProxy, type HeaderProxy } from './header-proxy.js'
 
-/** The app wired to the real test S3 server, with a fresh bucket (and a second allowed one). */
-export async function buildWithStorage (t: Test, options: { permissions?: StubHandler, env?: Record<string, string> } = {}): Promise<TestApp & { bucket: string, otherBucket: string }> {
+export interface StorageAppOptions {
+  permissions?: StubHandler
+  env?: Record<string, string>
+  /**
+   * true: the app talks to Ceph RGW directly, which honours unsigned x-amz-* headers (the self-test
+   * finds it unsafe). Default: through the header-enforcing proxy, which makes it a safe store.
+   */
+  rawStorage?: boolean
+}
+
+/**
+ * The app wired to the real test S3 server, with a fresh bucket (and a second allowed one), the
+ * storage self-test on, and by default the header-enforcing proxy in front of Ceph (`storageEndpoint`).
+ */
+export async function buildWithStorage (t: Test, options: StorageAppOptions = {}): Promise<TestApp & { bucket: string, otherBucket: string, storageEndpoint: string, proxy?: HeaderProxy }> {
   const storage = testStorage()
   const [bucket, otherBucket] = await Promise.all([createTestBucket('signer'), createTestBucket('signer-other')])
+  const proxy = options.rawStorage === true ? undefined : await headerProxy(t, storage.endpoint)
+  const storageEndpoint = proxy?.endpoint ?? storage.endpoint
   const app = await build(t, {
     permissions: options.permissions,
+    storageSelfTest: true,
     env: {
-      S3_ENDPOINT: storage.endpoint,
+      S3_ENDPOINT: storageEndpoint,
       S3_REGION: storage.region,
       S3_ACCESS_KEY_ID: storage.accessKeyId,
       S3_SECRET_ACCESS_KEY: storage.secretAccessKey,
@@ -20,7 +37,7 @@ export async function buildWithStorage (t: Test, options: { permissions?: StubHa
     }
   })
   // Object.assign keeps the `logs` getter live (a spread would freeze it).
-  return Object.assign(app, { bucket, otherBucket })
+  return Object.assign(app, { bucket, otherBucket, storageEndpoint, ...(proxy !== undefined && { proxy }) })
 }
 
 /** POSTs to a signing route as `sub` and returns the parsed 200 answer (fails the test otherwise). */

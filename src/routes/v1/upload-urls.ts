@@ -5,6 +5,7 @@ import { bearerAuth, problemResponses, SIGNING_ERRORS } from './shared.js'
 /** POST /v1/upload-urls: a PUT URL bound to the content type (and length and MD5 when given). */
 const uploadUrls: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/upload-urls', {
+    config: { writesObjects: true },
     schema: {
       operationId: 'createUploadUrl',
       tags: ['signed URLs'],

@@ -8,6 +8,7 @@ import { assertMultipart, ERRORS, tags } from './shared.js'
 const completeMultipartUpload: FastifyPluginAsyncTypebox = async (app) => {
   assertMultipart(app)
   app.post('/multipart-uploads/:uploadId/complete', {
+    config: { writesObjects: true },
     // 10,000 parts do not fit in the service-wide 64 KiB.
     bodyLimit: COMPLETE_BODY_LIMIT_BYTES,
     schema: {

@@ -9,6 +9,7 @@ import { assertMultipart, ERRORS, tags } from './shared.js'
 const createMultipartUpload: FastifyPluginAsyncTypebox = async (app) => {
   assertMultipart(app)
   app.post('/multipart-uploads', {
+    config: { writesObjects: true },
     schema: {
       operationId: 'createMultipartUpload',
       tags,

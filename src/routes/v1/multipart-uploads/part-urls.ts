@@ -10,6 +10,7 @@ import { ERRORS, tags } from './shared.js'
  */
 const partUrls: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/multipart-uploads/:uploadId/part-urls', {
+    config: { writesObjects: true },
     schema: {
       operationId: 'createPartUploadUrls',
       tags,
