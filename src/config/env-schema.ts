@@ -16,8 +16,8 @@ export const BUCKET_NAME_PATTERN = '^(?!xn--)(?!.*(?:-s3alias|--x-s3|--xa-s3|--o
 
 export const STORAGE_UNSAFE_HEADERS_MODES = ['refuse', 'warn'] as const
 
-/** A key prefix of safe characters ending in `/`, not starting with one (1..128 characters). */
-export const STORAGE_CHECK_PREFIX_PATTERN = '^[A-Za-z0-9._-][A-Za-z0-9._/-]{0,126}/$'
+/** A key prefix: 1 to 8 `/`-terminated segments of letters, digits, `.`, `_`, `-` (no `.` or `..` segment). */
+export const STORAGE_CHECK_PREFIX_PATTERN = '^(?:(?!\\.{1,2}/)[A-Za-z0-9._-]+/){1,8}$'
 
 /** A week: the SigV4 ceiling for a presigned URL's lifetime. */
 export const SIGV4_MAX_EXPIRES_SECONDS = 604800
@@ -51,7 +51,7 @@ export const EnvSchema = Type.Object({
   /** Seconds between storage self-tests after the one at startup; 0: only at startup. */
   STORAGE_CHECK_INTERVAL_SECONDS: Type.Integer({ minimum: 0, maximum: SIGV4_MAX_EXPIRES_SECONDS, default: 3600 }),
   /** Where the self-test's canary objects live (in S3_BUCKET), deleted after each run. */
-  STORAGE_CHECK_PREFIX: Type.String({ pattern: STORAGE_CHECK_PREFIX_PATTERN, default: '.r2-signer-check/' }),
+  STORAGE_CHECK_PREFIX: Type.String({ pattern: STORAGE_CHECK_PREFIX_PATTERN, maxLength: 128, default: '.r2-signer-check/' }),
 
   SIGNED_URL_TTL_SECONDS: TtlSeconds(300),
   SIGNED_URL_MAX_TTL_SECONDS: TtlSeconds(3600),
