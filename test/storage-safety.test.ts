@@ -170,6 +170,28 @@ t.test('Ceph behind the header-enforcing proxy: found safe, writes work end to e
   t.same(await canaries(app.bucket), [])
 })
 
+t.test('STORAGE_CHECK_INTERVAL_SECONDS: storage that turns unsafe is found at the next check, and safe again', async (t) => {
+  const app = await buildWithStorage(t, { env: { STORAGE_CHECK_INTERVAL_SECONDS: '1' } })
+  const proxy = app.proxy as NonNullable<typeof app.proxy>
+  t.equal((await settled(app)).verdict, 'safe')
+  const upload = () => call(app, 'POST', '/v1/upload-urls', { key: 'users/alice/flip.txt', contentType: 'text/plain' })
+  t.equal((await upload()).status, 200)
+
+  const until = async (verdict: string) => {
+    const deadline = Date.now() + 10_000
+    while (app.app.storageSafety.status().verdict !== verdict && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
+    return app.app.storageSafety.status().verdict
+  }
+  proxy.enforce = false
+  t.equal(await until('unsafe'), 'unsafe', 'a later check finds the headers honoured')
+  const refused = await upload()
+  assertProblem(t, refused, 503, 'STORAGE_UNSAFE')
+  t.ok(Number(refused.headers.get('retry-after')) <= 1, 'Retry-After: the next check')
+  proxy.enforce = true
+  t.equal(await until('safe'), 'safe', 'and safe again once storage is fixed')
+  t.equal((await upload()).status, 200, 'writes resume without a restart')
+})
+
 t.test('before the first verdict, writes wait for it instead of guessing', async (t) => {
   const app = await buildWithStorage(t)
   const before = app.app.storageSafety.status().verdict
