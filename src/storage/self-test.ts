@@ -121,9 +121,9 @@ export async function runStorageSelfTest (options: StorageSelfTestOptions): Prom
   const sourceKey = `${base}source`
   const sourceBody = `r2-signer storage check ${base}`
   type Check = () => Promise<Omit<StorageCheckResult, 'name'>>
-  /** 400/403: refused; 2xx: the request did what it must not (`whatWouldBeWrong`); anything else: unclear. */
+  /** A refusal: refused; 2xx: the request did what it must not (`whatWouldBeWrong`); anything else: unclear. */
   function refusedOr (answer: HttpAnswer, whatWouldBeWrong: string): Omit<StorageCheckResult, 'name'> {
-    if (answer.status === 400 || answer.status === 403) return { outcome: 'ok', reason: `refused (HTTP ${answer.status}${s3Code(answer)})` }
+    if (isRefusal(answer.status)) return { outcome: 'ok', reason: `refused (HTTP ${answer.status}${s3Code(answer)})` }
     if (!isSuccess(answer.status)) return { outcome: 'error', reason: `unexpected answer HTTP ${answer.status}${s3Code(answer)}` }
     return { outcome: 'failed', reason: whatWouldBeWrong }
   }
@@ -246,6 +246,15 @@ async function cleanUp ({ storage, bucket, prefix, timeoutMs }: StorageSelfTestO
   } finally {
     client.destroy()
   }
+}
+
+/**
+ * Statuses that say "not done": 400 and 403 in practice (AccessDenied, SignatureDoesNotMatch), any
+ * other client error, and 501 (a store that does not implement the header refuses it too). Not 404,
+ * 408 or 429, which say nothing about the header.
+ */
+function isRefusal (status: number): boolean {
+  return (status >= 400 && status < 500 && status !== 404 && status !== 408 && status !== 429) || status === 501
 }
 
 function isSuccess (status: number): boolean {
