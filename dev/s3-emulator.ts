@@ -1,6 +1,9 @@
 // In-memory, path-style (/bucket/key) S3 subset for `npm run dev`: enough for r2-signer's presigned
 // URLs (GET/HEAD/PUT/DELETE, multipart) to work end to end without an account or a container.
 // Every request must carry a valid SigV4 signature (dev/sigv4-verify.ts); limits follow R2.
+// Like AWS S3 (and unlike Ceph RGW 16), an x-amz-* header the signature does not cover is refused
+// (403 AccessDenied), so a presigned URL cannot be turned into a copy, an ACL change or new metadata:
+// dev mode is a store that passes r2-signer's storage self-test.
 import { createHash, randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -164,6 +167,10 @@ export async function startS3Emulator (opts: S3EmulatorOptions): Promise<S3Emula
   }
 
   async function putObject (ctx: Ctx): Promise<void> {
+    // Write-once uploads: `If-None-Match: *` fails when the key exists (S3, R2 and Ceph RGW 16 agree).
+    if (header(ctx.req, 'if-none-match') === '*' && ctx.objects.has(ctx.key)) {
+      throw new S3Error(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: 'If-None-Match' })
+    }
     const body = await readPayload(ctx)
     const obj = makeObject(body, uploadHeaders(ctx))
     ctx.objects.set(ctx.key, obj)

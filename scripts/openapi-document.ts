@@ -30,7 +30,8 @@ export interface GeneratedOpenApi {
 
 /** Builds the app (never listening), and serializes `app.swagger()` as JSON and YAML. */
 export async function generateOpenApi (env: RawEnv = {}): Promise<GeneratedOpenApi> {
-  const app = await buildApp({ env: { ...OPENAPI_ENV, ...env } })
+  // The document never needs storage: no self-test.
+  const app = await buildApp({ env: { ...OPENAPI_ENV, ...env }, storageSelfTest: false })
   try {
     await app.ready()
     const document = JSON.parse(JSON.stringify(app.swagger())) as Record<string, unknown>

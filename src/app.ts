@@ -6,6 +6,7 @@ import authPlugin from './auth/plugin.js'
 import permissionsPlugin from './permissions/plugin.js'
 import signingPlugin from './signing/plugin.js'
 import multipartPlugin from './storage/plugin.js'
+import storageSafetyPlugin from './storage/safety-plugin.js'
 import { UPLOAD_ID_MAX_LENGTH } from './schemas/multipart.js'
 import errorHandling from './http/error-handler.js'
 import requestLogging, { requestIdOptions } from './http/request-logging.js'
@@ -27,6 +28,11 @@ export interface BuildAppOptions {
   logStream?: DestinationStream
   /** The clock /readyz compares with storage's Date header; tests inject a skewed one. Date.now by default. */
   now?: () => number
+  /**
+   * false: the storage self-test never runs and writes are not gated on it. Only for tests whose
+   * storage is a script or absent; the server always runs it.
+   */
+  storageSelfTest?: boolean
 }
 
 /** Request bodies are small JSON documents; anything bigger is a mistake or an attack. */
@@ -37,7 +43,7 @@ const BODY_LIMIT_BYTES = 64 * 1024
  * HTTP pieces, the domain plugins (auth, permissions, signing, storage), and the routes.
  * docs/architecture.md draws the request path through them.
  */
-export async function buildApp ({ env, logStream, now }: BuildAppOptions): Promise<FastifyInstance> {
+export async function buildApp ({ env, logStream, now, storageSelfTest }: BuildAppOptions): Promise<FastifyInstance> {
   const logger = loggerOptions(env.LOG_LEVEL)
   const app: FastifyInstance = Fastify({
     logger: logStream === undefined ? logger : { ...logger, stream: logStream },
@@ -62,6 +68,8 @@ export async function buildApp ({ env, logStream, now }: BuildAppOptions): Promi
   await app.register(connectionDraining)
   await app.register(signingPlugin)
   await app.register(multipartPlugin)
+  // Before the routes: it gates (and documents) those with config.writesObjects.
+  await app.register(storageSafetyPlugin, { enabled: storageSelfTest })
 
   // Before the routes: it collects them for the OpenAPI document as they are added.
   await app.register(openapiPlugin)

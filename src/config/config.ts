@@ -1,6 +1,6 @@
 import { createPublicKey, type KeyObject } from 'node:crypto'
 import type { FastifyEnvOptions } from '@fastify/env'
-import { EnvSchema, CROSS_FIELD_KEYWORD, type Env, BUCKET_NAME_PATTERN, DEFAULT_TTL_SECONDS, DEFAULT_MAX_TTL_SECONDS } from './env-schema.js'
+import { EnvSchema, CROSS_FIELD_KEYWORD, type Env, BUCKET_NAME_PATTERN, DEFAULT_TTL_SECONDS, DEFAULT_MAX_TTL_SECONDS, type STORAGE_UNSAFE_HEADERS_MODES } from './env-schema.js'
 
 /** The validated, derived configuration the rest of the service reads. */
 export interface Config {
@@ -9,6 +9,8 @@ export interface Config {
   /** Swagger UI at /docs (the raw document at /openapi.json is always served). */
   docs: { enabled: boolean }
   storage: StorageConfig
+  /** The storage self-test (src/storage/safety-plugin.ts). */
+  storageCheck: StorageCheckConfig
   signedUrls: { defaultTtlSeconds: number, maxTtlSeconds: number }
   jwt: JwtConfig
   permissions: PermissionsConfig
@@ -28,6 +30,14 @@ export interface StorageConfig {
   timeoutMs: number
   defaultBucket: string
   allowedBuckets: ReadonlySet<string>
+}
+
+export interface StorageCheckConfig {
+  /** What writes do while storage is found unsafe (STORAGE_UNSAFE_HEADERS). */
+  unsafeHeaders: (typeof STORAGE_UNSAFE_HEADERS_MODES)[number]
+  /** Between self-tests after the one at startup; 0: only at startup. */
+  intervalSeconds: number
+  prefix: string
 }
 
 export type JwtAlgorithm = 'HS256' | 'RS256' | 'ES256' | 'EdDSA'
@@ -155,6 +165,11 @@ export function deriveConfig (env: Env): Config {
       timeoutMs: env.S3_TIMEOUT_MS,
       defaultBucket: env.S3_BUCKET,
       allowedBuckets: new Set([env.S3_BUCKET, ...splitList(env.S3_ALLOWED_BUCKETS)])
+    },
+    storageCheck: {
+      unsafeHeaders: env.STORAGE_UNSAFE_HEADERS,
+      intervalSeconds: env.STORAGE_CHECK_INTERVAL_SECONDS,
+      prefix: env.STORAGE_CHECK_PREFIX
     },
     signedUrls: { defaultTtlSeconds: env.SIGNED_URL_TTL_SECONDS, maxTtlSeconds: env.SIGNED_URL_MAX_TTL_SECONDS },
     jwt: { ...jwtKeySource(env), issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE, cacheMaxEntries: env.JWT_CACHE_MAX_ENTRIES },

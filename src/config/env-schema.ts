@@ -19,6 +19,11 @@ export const BUCKET_NAME_PATTERN = '^(?!xn--)(?!.*(?:-s3alias|--x-s3|--xa-s3|--o
 export const DEFAULT_TTL_SECONDS = 300
 export const DEFAULT_MAX_TTL_SECONDS = 3600
 
+export const STORAGE_UNSAFE_HEADERS_MODES = ['refuse', 'warn'] as const
+
+/** A key prefix: 1 to 8 `/`-terminated segments of letters, digits, `.`, `_`, `-` (no `.` or `..` segment). */
+export const STORAGE_CHECK_PREFIX_PATTERN = '^(?:(?!\\.{1,2}/)[A-Za-z0-9._-]+/){1,8}$'
+
 const TtlSeconds = (fallback: number) =>
   Type.Integer({ minimum: 1, maximum: MAX_EXPIRES_SECONDS, default: fallback })
 
@@ -42,6 +47,13 @@ export const EnvSchema = Type.Object({
   S3_FORCE_PATH_STYLE: Type.Boolean({ default: true }),
   /** Timeout of one control-plane call to storage (multipart create/list/complete/abort); one retry. */
   S3_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120000, default: 10000 }),
+
+  /** refuse: writes answer 503 STORAGE_UNSAFE while the storage self-test finds storage unsafe; warn: sign anyway, log and meter. */
+  STORAGE_UNSAFE_HEADERS: Type.Enum(STORAGE_UNSAFE_HEADERS_MODES, { default: 'refuse' }),
+  /** Seconds between storage self-tests after the one at startup; 0: only at startup. */
+  STORAGE_CHECK_INTERVAL_SECONDS: Type.Integer({ minimum: 0, maximum: MAX_EXPIRES_SECONDS, default: 3600 }),
+  /** Where the self-test's canary objects live (in S3_BUCKET), deleted after each run. */
+  STORAGE_CHECK_PREFIX: Type.String({ pattern: STORAGE_CHECK_PREFIX_PATTERN, maxLength: 128, default: '.r2-signer-check/' }),
 
   SIGNED_URL_TTL_SECONDS: TtlSeconds(DEFAULT_TTL_SECONDS),
   SIGNED_URL_MAX_TTL_SECONDS: TtlSeconds(DEFAULT_MAX_TTL_SECONDS),

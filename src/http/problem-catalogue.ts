@@ -156,6 +156,12 @@ export const PROBLEMS = {
     detail: 'Storage could not be reached or did not answer in time; try again shortly.',
     fixed: true,
     headers: { 'retry-after': RETRY_AFTER_SECONDS }
+  },
+  STORAGE_UNSAFE: {
+    status: 503,
+    title: 'Storage not verified safe for uploads',
+    when: 'the storage self-test found that storage does not enforce what upload URLs sign (it honours unsigned `x-amz-*` headers), or has not confirmed yet that it does (writes only; reads keep working; STORAGE_UNSAFE_HEADERS=refuse)',
+    detail: 'Uploads are refused: storage does not enforce what upload URLs sign (it accepts x-amz-* headers they did not sign), so an upload URL could be used to copy or expose other objects. The operator must fix storage: see docs/storage-safety.md.'
   }
 } as const satisfies Record<string, ProblemEntry>
 
@@ -182,6 +188,9 @@ export const BODY_CODES = ['PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'] as con
 
 /** Routes that call storage. */
 export const STORAGE_CODES = ['STORAGE_ERROR', 'STORAGE_UNAVAILABLE'] as const satisfies readonly ProblemCode[]
+
+/** Routes that issue write URLs: refused while storage is not verified safe (src/storage/safety-plugin.ts). */
+export const WRITE_CODES = ['STORAGE_UNSAFE'] as const satisfies readonly ProblemCode[]
 
 /** The HTTP reason of each status a problem can have, and the response headers worth documenting for it. */
 export const PROBLEM_STATUSES: Record<number, { reason: string, headers?: Record<string, { type: string, description: string }> }> = {

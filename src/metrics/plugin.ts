@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import { UNMATCHED_ROUTE } from '../http/request-logging.js'
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 
 /**
  * Prometheus metrics. Every app instance has its own Registry (tests build many
@@ -17,6 +17,11 @@ export interface Metrics {
   signedUrls: Counter<'operation'>
   permissionChecks: Counter<'outcome' | 'source'>
   permissionCheckDuration: Histogram<'outcome' | 'source'>
+  /** 1 for the storage self-test's current verdict (pending, safe, unsafe, unknown), 0 for the others. */
+  storageSafety: Gauge<'verdict'>
+  storageSelfTests: Counter<'verdict'>
+  /** Write requests while storage is not verified safe: refused, or allowed (STORAGE_UNSAFE_HEADERS=warn). */
+  unsafeStorageWrites: Counter<'action'>
 }
 
 declare module 'fastify' {
@@ -67,6 +72,24 @@ export function createMetrics (): Metrics {
       help: 'Duration of permission checks, by outcome and source (cache hits take microseconds, service calls milliseconds).',
       labelNames: ['outcome', 'source'] as const,
       buckets: LATENCY_BUCKETS,
+      registers: [registry]
+    }),
+    storageSafety: new Gauge({
+      name: 'r2signer_storage_safety',
+      help: 'The storage self-test verdict: 1 for the current one (pending, safe, unsafe: storage honours what upload URLs do not sign, unknown: no clear answer), 0 for the others.',
+      labelNames: ['verdict'] as const,
+      registers: [registry]
+    }),
+    storageSelfTests: new Counter({
+      name: 'r2signer_storage_self_tests_total',
+      help: 'Storage self-test runs, by verdict.',
+      labelNames: ['verdict'] as const,
+      registers: [registry]
+    }),
+    unsafeStorageWrites: new Counter({
+      name: 'r2signer_unsafe_storage_writes_total',
+      help: 'Write requests (upload URLs, multipart) while storage was not verified safe: refused (STORAGE_UNSAFE_HEADERS=refuse) or allowed (warn).',
+      labelNames: ['action'] as const,
       registers: [registry]
     })
   }

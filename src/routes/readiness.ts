@@ -3,6 +3,16 @@ import { Type } from 'typebox'
 
 const CheckState = Type.Union([Type.Literal('ok'), Type.Literal('fail'), Type.Literal('unknown')])
 const Checks = Type.Object({ storage: CheckState, permissions: CheckState, clock: CheckState })
+const StorageSafety = Type.Object({
+  verdict: Type.Union([Type.Literal('pending'), Type.Literal('safe'), Type.Literal('unsafe'), Type.Literal('unknown')], {
+    description: 'The storage self-test: `safe` when storage refused every request an upload URL\'s holder must not be able to make; ' +
+      '`unsafe` when it honoured one (unsigned `x-amz-*` headers, a wrong length, an expired or altered URL); `pending` before the first run ends; `unknown` when no run got a clear answer.'
+  }),
+  writes: Type.Union([Type.Literal('allowed'), Type.Literal('refused')], { description: 'Whether upload and multipart routes issue URLs now (refused: 503 STORAGE_UNSAFE).' }),
+  mode: Type.Union([Type.Literal('refuse'), Type.Literal('warn')], { description: 'STORAGE_UNSAFE_HEADERS.' }),
+  failedChecks: Type.Array(Type.String(), { description: 'The self-test checks storage failed, e.g. `unsigned-copy-source` (see docs/storage-safety.md).' }),
+  checkedAt: Type.Optional(Type.String({ format: 'date-time', description: 'When the verdict was established.' }))
+}, { description: 'Does storage keep what upload URLs promise? It does not change `status`: reads keep working either way. Absent when the self-test is off (embedded test builds only).' })
 
 /**
  * GET /readyz: 200 when storage accepts our credentials for the default bucket, the
@@ -17,16 +27,19 @@ const readiness: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['operations'],
       summary: 'Readiness',
       description: 'Answers 200 when storage accepts the credentials for the default bucket, the permission service answers, ' +
-        'and the clock agrees with storage\'s; 503 otherwise, naming the failing checks. Cached for about 5 seconds.',
+        'and the clock agrees with storage\'s; 503 otherwise, naming the failing checks. Cached for about 5 seconds. ' +
+        '`storageSafety` reports the storage self-test and whether writes are refused because of it.',
       response: {
-        200: Type.Object({ status: Type.Literal('ready'), checks: Checks }, { description: 'Ready: every check passed.' }),
-        503: Type.Object({ status: Type.Literal('not_ready'), checks: Checks }, { description: 'Not ready: at least one check failed (or could not run).' })
+        200: Type.Object({ status: Type.Literal('ready'), checks: Checks, storageSafety: Type.Optional(StorageSafety) }, { description: 'Ready: every check passed.' }),
+        503: Type.Object({ status: Type.Literal('not_ready'), checks: Checks, storageSafety: Type.Optional(StorageSafety) }, { description: 'Not ready: at least one check failed (or could not run).' })
       }
     }
   }, async (_request, reply) => {
     const { report } = await app.readiness.check()
-    if (report.status === 'ready') return { status: 'ready' as const, checks: report.checks }
-    return reply.code(503).send({ status: 'not_ready' as const, checks: report.checks })
+    const safety = app.storageSafety.status()
+    const storageSafety = app.storageSafety.enabled ? { storageSafety: safety } : {}
+    if (report.status === 'ready') return { status: 'ready' as const, checks: report.checks, ...storageSafety }
+    return reply.code(503).send({ status: 'not_ready' as const, checks: report.checks, ...storageSafety })
   })
 }
 

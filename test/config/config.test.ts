@@ -307,3 +307,21 @@ t.test('src/server.ts with a good environment listens and answers /healthz', asy
   t.equal(code, 0, 'SIGTERM shuts down cleanly')
   t.notOk(server.stdout().includes(SECRET_MARKER), 'the S3 secret never reaches the logs')
 })
+
+t.test('storage self-test settings', async (t) => {
+  const app = await configured(t, GOOD)
+  t.same(app.config.storageCheck, { unsafeHeaders: 'refuse', intervalSeconds: 3600, prefix: '.r2-signer-check/' }, 'defaults: refuse, hourly')
+  const custom = await configured(t, { ...GOOD, STORAGE_UNSAFE_HEADERS: 'warn', STORAGE_CHECK_INTERVAL_SECONDS: '0', STORAGE_CHECK_PREFIX: 'ops/canaries/' })
+  t.same(custom.config.storageCheck, { unsafeHeaders: 'warn', intervalSeconds: 0, prefix: 'ops/canaries/' })
+  for (const [name, value] of [
+    ['STORAGE_UNSAFE_HEADERS', 'ignore'],
+    ['STORAGE_CHECK_INTERVAL_SECONDS', '-1'],
+    ['STORAGE_CHECK_INTERVAL_SECONDS', '1.5'],
+    ['STORAGE_CHECK_PREFIX', 'no-slash'],
+    ['STORAGE_CHECK_PREFIX', '../up/'],
+    ['STORAGE_CHECK_PREFIX', '/rooted/'],
+    ['STORAGE_CHECK_PREFIX', 'a//b/']
+  ] as const) {
+    t.test(`${name}=${value} → error`, async (t) => { await rejects(t, { ...GOOD, [name]: value }, [name]) })
+  }
+})

@@ -304,7 +304,9 @@ t.test('replaying the build, then starting the production server from the runtim
   t.equal(healthz.status, 200, 'GET /healthz → 200')
   t.same(await healthz.json(), { status: 'ok' })
   const readyz = await fetch(`${address}/readyz`)
-  t.same({ status: readyz.status, body: await readyz.json() }, { status: 200, body: { status: 'ready', checks: { storage: 'ok', permissions: 'ok', clock: 'ok' } } }, 'GET /readyz → 200 against the real storage')
+  const readyzBody = await readyz.json() as { status: string, checks: unknown, storageSafety: unknown }
+  t.same({ status: readyz.status, body: { status: readyzBody.status, checks: readyzBody.checks } }, { status: 200, body: { status: 'ready', checks: { storage: 'ok', permissions: 'ok', clock: 'ok' } } }, 'GET /readyz → 200 against the real storage')
+  t.match(readyzBody.storageSafety, { mode: 'refuse' }, 'with the storage self-test beside it')
   const signed = await fetch(`${address}/v1/download-urls`, { method: 'POST', headers: { 'content-type': 'application/json', ...bearer(tokenFor('alice')) }, body: '{"key":"a.txt"}' })
   t.equal(signed.status, 200, 'a URL is signed with the runtime dependencies alone')
   await signed.arrayBuffer()

@@ -20,6 +20,8 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import { startS3Emulator } from '../../dev/s3-emulator.js'
 import { canonicalQueryString, parseQuery, uriEncode } from '../../dev/sigv4-verify.js'
+import { createPresigner } from '../../src/signing/presigner.js'
+import { runStorageSelfTest } from '../../src/storage/self-test.js'
 
 const creds = { accessKeyId: 'dev-key', secretAccessKey: 'dev-secret' }
 const region = 'auto'
@@ -317,4 +319,38 @@ t.test('the path is verified as sent (no normalisation)', async (t) => {
   })
   t.equal(status, 403)
   t.match(body, /<Code>SignatureDoesNotMatch<\/Code>/)
+})
+
+t.test('presigned requests with x-amz-* headers they did not sign are refused, as AWS does (Ceph RGW 16 applies them)', async (t) => {
+  const presigner = createPresigner({ endpoint: s3.endpoint, region, ...creds, forcePathStyle: true })
+  await sdk.send(new PutObjectCommand({ Bucket: 'other', Key: 'secret.txt', Body: 'the secret' }))
+  const sign = (key: string) => presigner.presign({ operation: 'PutObject', bucket, key, expiresIn: 60, headers: { 'content-type': 'text/plain' } })
+  const cases: Array<[string, Record<string, string>]> = [
+    ['x-amz-copy-source', { 'x-amz-copy-source': '/other/secret.txt' }],
+    ['x-amz-acl', { 'x-amz-acl': 'public-read' }],
+    ['x-amz-meta-owner', { 'x-amz-meta-owner': 'mallory' }],
+    ['x-amz-tagging', { 'x-amz-tagging': 'a=b' }],
+    ['x-amz-website-redirect-location', { 'x-amz-website-redirect-location': 'https://example.com/' }]
+  ]
+  for (const [name, extra] of cases) {
+    const key = `unsigned/${name}.txt`
+    const r = await fetchXml(sign(key).url, { method: 'PUT', headers: { 'content-type': 'text/plain', ...extra }, body: 'x' })
+    t.same([r.status, r.code], [403, 'AccessDenied'], `unsigned ${name} refused`)
+    t.match(r.text, new RegExp(`<HeadersNotSigned>${name}</HeadersNotSigned>`), 'naming the header')
+    t.same(await s3Error(sdk.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))), [404, 'NotFound'], 'nothing stored')
+  }
+  const part = presigner.presign({ operation: 'UploadPart', bucket, key: 'unsigned/part.bin', expiresIn: 60, partNumber: 1, uploadId: 'any' })
+  const r = await fetchXml(part.url, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', 'x-amz-copy-source': '/other/secret.txt' }, body: 'x' })
+  t.same([r.status, r.code], [403, 'AccessDenied'], 'an UploadPart URL with an unsigned x-amz-copy-source too')
+  const ok = await fetch(sign('unsigned/plain.txt').url, { method: 'PUT', headers: { 'content-type': 'text/plain' }, body: 'plain' })
+  t.equal(ok.status, 200, 'the same URL without extra headers works')
+})
+
+t.test('the storage self-test finds the emulator safe (every check ok, canaries deleted)', async (t) => {
+  const connection = { endpoint: s3.endpoint, region, ...creds, forcePathStyle: true }
+  const report = await runStorageSelfTest({ presigner: createPresigner(connection), storage: connection, bucket, prefix: '.r2-signer-check/', timeoutMs: 5000 })
+  t.equal(report.verdict, 'safe')
+  t.same(report.checks.filter((check) => check.outcome !== 'ok'), [], 'every check ok, if-none-match included')
+  const listed = await sdk.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: '.r2-signer-check/' }))
+  t.equal(listed.KeyCount, 0, 'no canary left')
 })

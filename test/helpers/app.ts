@@ -10,6 +10,7 @@ import { buildApp } from '../../src/app.js'
 import type { RawEnv } from '../../src/config/config.js'
 import { startPermissionStub, type PermissionStub, type StubHandler } from './permission-stub.js'
 import { createTestBucket, testStorage } from './storage.js'
+import { headerProxy, type HeaderProxy } from './header-proxy.js'
 import { bearer, TEST_JWT_SECRET, tokenFor } from './tokens.js'
 
 /** Storage settings for apps that never reach storage (signing makes no storage call). */
@@ -35,8 +36,11 @@ export interface TestApp {
 /**
  * Builds the app with a real permission-service stub, listening on a real port,
  * closed when the test ends.
+ * The storage self-test is off unless `storageSelfTest` is true: these apps' storage is absent
+ * (OFFLINE_STORAGE_ENV) or a script (fake S3) that cannot answer it; apps on the real test
+ * storage (`buildWithStorage`) turn it on, behind the header-enforcing proxy.
  */
-export async function build (t: Test, options: { env?: RawEnv, permissions?: StubHandler, beforeListen?: (app: FastifyInstance) => void } = {}): Promise<TestApp> {
+export async function build (t: Test, options: { env?: RawEnv, permissions?: StubHandler, beforeListen?: (app: FastifyInstance) => void, storageSelfTest?: boolean } = {}): Promise<TestApp> {
   const permissions = await startPermissionStub(options.permissions)
   const lines: string[] = []
   const logStream = new Writable({
@@ -54,7 +58,8 @@ export async function build (t: Test, options: { env?: RawEnv, permissions?: Stu
       PERMISSIONS_TIMEOUT_MS: '500',
       ...options.env
     },
-    logStream
+    logStream,
+    storageSelfTest: options.storageSelfTest ?? false
   })
   t.teardown(async () => {
     await app.close()
@@ -90,13 +95,30 @@ export async function expectOk (t: Test, res: Response): Promise<Json> {
   return await res.json() as Json
 }
 
-export async function buildWithStorage (t: Test, options: { permissions?: StubHandler, env?: Record<string, string> } = {}): Promise<TestApp & { bucket: string, otherBucket: string }> {
+export interface StorageAppOptions {
+  permissions?: StubHandler
+  env?: Record<string, string>
+  /**
+   * true: the app talks to Ceph RGW directly, which honours unsigned x-amz-* headers (the self-test
+   * finds it unsafe). Default: through the header-enforcing proxy, which makes it a safe store.
+   */
+  rawStorage?: boolean
+}
+
+/**
+ * The app wired to the real test S3 server, with a fresh bucket (and a second allowed one), the
+ * storage self-test on, and by default the header-enforcing proxy in front of Ceph (`storageEndpoint`).
+ */
+export async function buildWithStorage (t: Test, options: StorageAppOptions = {}): Promise<TestApp & { bucket: string, otherBucket: string, storageEndpoint: string, proxy?: HeaderProxy }> {
   const storage = testStorage()
   const [bucket, otherBucket] = await Promise.all([createTestBucket('signer'), createTestBucket('signer-other')])
+  const proxy = options.rawStorage === true ? undefined : await headerProxy(t, storage.endpoint)
+  const storageEndpoint = proxy?.endpoint ?? storage.endpoint
   const app = await build(t, {
     permissions: options.permissions,
+    storageSelfTest: true,
     env: {
-      S3_ENDPOINT: storage.endpoint,
+      S3_ENDPOINT: storageEndpoint,
       S3_REGION: storage.region,
       S3_ACCESS_KEY_ID: storage.accessKeyId,
       S3_SECRET_ACCESS_KEY: storage.secretAccessKey,
@@ -106,7 +128,7 @@ export async function buildWithStorage (t: Test, options: { permissions?: StubHa
     }
   })
   // Object.assign keeps the `logs` getter live (a spread would freeze it).
-  return Object.assign(app, { bucket, otherBucket })
+  return Object.assign(app, { bucket, otherBucket, storageEndpoint, ...(proxy !== undefined && { proxy }) })
 }
 
 /** POSTs to a signing route as `sub` and returns the parsed 200 answer (fails the test otherwise). */

@@ -15,6 +15,7 @@ import { loadPolicy } from '../../examples/permission-service/policy.js'
 import { buildMediaApp, type MediaAppOptions } from '../../examples/media-app/server.js'
 import { applyCors } from '../../examples/media-app/apply-cors.js'
 import { createTestBucket, testStorage } from './storage.js'
+import { startHeaderProxy } from './header-proxy.js'
 
 export interface MediaStack {
   bucket: string
@@ -41,10 +42,13 @@ export async function startMediaStack (t: Test, media: Partial<Omit<MediaAppOpti
   closers.push(() => permissions.close())
   const permissionsUrl = (await permissions.listen({ host, port: 0 })) + '/check'
 
+  // Ceph behind the header-enforcing proxy: a store that passes the storage self-test.
+  const proxy = await startHeaderProxy(storage.endpoint)
+  closers.push(() => proxy.close())
   const signer = await buildApp({
     env: {
       LOG_LEVEL: 'warn',
-      S3_ENDPOINT: storage.endpoint,
+      S3_ENDPOINT: proxy.endpoint,
       S3_REGION: storage.region,
       S3_ACCESS_KEY_ID: storage.accessKeyId,
       S3_SECRET_ACCESS_KEY: storage.secretAccessKey,
@@ -62,5 +66,5 @@ export async function startMediaStack (t: Test, media: Partial<Omit<MediaAppOpti
   const appUrl = await app.listen({ host, port: 0 })
 
   const corsRules = await applyCors({ ...storage, bucket }, [appUrl])
-  return { bucket, appUrl, signerUrl, permissionsUrl, storageOrigin: new URL(storage.endpoint).origin, corsRules, signer }
+  return { bucket, appUrl, signerUrl, permissionsUrl, storageOrigin: new URL(proxy.endpoint).origin, corsRules, signer }
 }

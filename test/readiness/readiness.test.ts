@@ -17,7 +17,7 @@ import { createTestBucket, testStorage } from '../helpers/storage.js'
 import { json, startPermissionStub, type StubHandler } from '../helpers/permission-stub.js'
 import { TEST_JWT_SECRET } from '../helpers/tokens.js'
 
-interface ReadyzAnswer { status: string, checks: Record<string, string> }
+interface ReadyzAnswer { status: string, checks: Record<string, string>, storageSafety?: Record<string, unknown> }
 
 async function readyz (base: string): Promise<{ status: number, body: ReadyzAnswer, headers: Headers }> {
   const response = await fetch(`${base}/readyz`)
@@ -54,7 +54,8 @@ t.test('ready: storage answers with our credentials, the permission service answ
   const app = await buildWithStorage(t)
   const { status, body, headers } = await readyz(app.url)
   t.equal(status, 200)
-  t.same(body, { status: 'ready', checks: { storage: 'ok', permissions: 'ok', clock: 'ok' } })
+  t.same({ status: body.status, checks: body.checks }, { status: 'ready', checks: { storage: 'ok', permissions: 'ok', clock: 'ok' } })
+  t.match(body.storageSafety, { verdict: /^(pending|safe)$/, mode: 'refuse' }, 'the storage self-test is reported beside the checks')
   t.equal(headers.get('cache-control'), 'no-store')
   t.match(app.logs.find((entry) => entry.msg === 'ready'), { level: 30, readiness: { status: 'ready' } }, 'the change to ready is logged')
 })
@@ -64,7 +65,7 @@ t.test('not ready: wrong storage credentials', async (t) => {
   const app = await buildWithStorage(t, { env: { S3_SECRET_ACCESS_KEY: wrongSecret } })
   const { status, body } = await readyz(app.url)
   t.equal(status, 503)
-  t.same(body, { status: 'not_ready', checks: { storage: 'fail', permissions: 'ok', clock: 'ok' } }, 'storage named; the clock still checked (403 carries a Date)')
+  t.same({ status: body.status, checks: body.checks }, { status: 'not_ready', checks: { storage: 'fail', permissions: 'ok', clock: 'ok' } }, 'storage named; the clock still checked (403 carries a Date)')
   const line = app.logs.find((entry) => entry.msg === 'not ready')
   t.match(line, { level: 40, reasons: { storage: /HTTP 403/ } }, 'the reason is logged')
   t.notOk(app.logText().includes(wrongSecret), 'the secret is not logged')
@@ -90,7 +91,7 @@ t.test('not ready: the permission service is down', async (t) => {
   await app.permissions.close()
   const { status, body } = await readyz(app.url)
   t.equal(status, 503)
-  t.same(body, { status: 'not_ready', checks: { storage: 'ok', permissions: 'fail', clock: 'ok' } })
+  t.same({ status: body.status, checks: body.checks }, { status: 'not_ready', checks: { storage: 'ok', permissions: 'fail', clock: 'ok' } })
   t.match(app.logs.find((entry) => entry.msg === 'not ready'), { reasons: { permissions: /connection error \(ECONNREFUSED\)/ } })
 })
 

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { COMPLETE_BODY_LIMIT_BYTES, CompleteMultipartUploadRequest, CompleteMultipartUploadResponse, UploadParams } from '../../../schemas/multipart.js'
 import { HttpProblem } from '../../../http/problem.js'
 import { partOrderProblem } from '../../../storage/part-size.js'
-import { BODY_CODES, COMMON_CODES, STORAGE_CODES } from '../../../http/problem-catalogue.js'
+import { BODY_CODES, COMMON_CODES, STORAGE_CODES, WRITE_CODES } from '../../../http/problem-catalogue.js'
 import { problemResponsesFor } from '../../../openapi/problems.js'
 import { bearerAuth } from '../shared.js'
 import { assertMultipart, tags } from './shared.js'
@@ -11,6 +11,7 @@ import { assertMultipart, tags } from './shared.js'
 const completeMultipartUpload: FastifyPluginAsyncTypebox = async (app) => {
   assertMultipart(app)
   app.post('/multipart-uploads/:uploadId/complete', {
+    config: { writesObjects: true },
     // 10,000 parts do not fit in the service-wide 64 KiB.
     bodyLimit: COMPLETE_BODY_LIMIT_BYTES,
     schema: {
@@ -23,7 +24,7 @@ const completeMultipartUpload: FastifyPluginAsyncTypebox = async (app) => {
       security: bearerAuth,
       params: UploadParams,
       body: CompleteMultipartUploadRequest,
-      response: { 200: CompleteMultipartUploadResponse, ...problemResponsesFor([...COMMON_CODES, ...BODY_CODES, ...STORAGE_CODES, 'UPLOAD_NOT_FOUND', 'INVALID_PART', 'PART_TOO_SMALL']) }
+      response: { 200: CompleteMultipartUploadResponse, ...problemResponsesFor([...COMMON_CODES, ...BODY_CODES, ...STORAGE_CODES, 'UPLOAD_NOT_FOUND', 'INVALID_PART', 'PART_TOO_SMALL', ...WRITE_CODES]) }
     }
   }, async (request) => {
     const { uploadId } = request.params

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { CreateMultipartUploadRequest, CreateMultipartUploadResponse } from '../../../schemas/multipart.js'
 import { HttpProblem } from '../../../http/problem.js'
 import { PartSizeError, planUpload } from '../../../storage/part-size.js'
-import { BODY_CODES, COMMON_CODES, STORAGE_CODES } from '../../../http/problem-catalogue.js'
+import { BODY_CODES, COMMON_CODES, STORAGE_CODES, WRITE_CODES } from '../../../http/problem-catalogue.js'
 import { problemResponsesFor } from '../../../openapi/problems.js'
 import { bearerAuth } from '../shared.js'
 import { assertMultipart, tags } from './shared.js'
@@ -11,6 +11,7 @@ import { assertMultipart, tags } from './shared.js'
 const createMultipartUpload: FastifyPluginAsyncTypebox = async (app) => {
   assertMultipart(app)
   app.post('/multipart-uploads', {
+    config: { writesObjects: true },
     schema: {
       operationId: 'createMultipartUpload',
       tags,
@@ -20,7 +21,7 @@ const createMultipartUpload: FastifyPluginAsyncTypebox = async (app) => {
         'Upload every part but the last with exactly `partSize` bytes: R2 requires equal parts.',
       security: bearerAuth,
       body: CreateMultipartUploadRequest,
-      response: { 201: CreateMultipartUploadResponse, ...problemResponsesFor([...COMMON_CODES, ...BODY_CODES, ...STORAGE_CODES, 'INVALID_PART_SIZE']) }
+      response: { 201: CreateMultipartUploadResponse, ...problemResponsesFor([...COMMON_CODES, ...BODY_CODES, ...STORAGE_CODES, 'INVALID_PART_SIZE', ...WRITE_CODES]) }
     }
   }, async (request, reply) => {
     const { key, contentType, size, partSize } = request.body

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { PartUrlsRequest, PartUrlsResponse, UploadParams } from '../../../schemas/multipart.js'
-import { BODY_CODES, COMMON_CODES } from '../../../http/problem-catalogue.js'
+import { BODY_CODES, COMMON_CODES, WRITE_CODES } from '../../../http/problem-catalogue.js'
 import { problemResponsesFor } from '../../../openapi/problems.js'
 import { bearerAuth, resolveExpiresIn } from '../shared.js'
 import { tags } from './shared.js'
@@ -12,6 +12,7 @@ import { tags } from './shared.js'
  */
 const partUrls: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/multipart-uploads/:uploadId/part-urls', {
+    config: { writesObjects: true },
     schema: {
       operationId: 'createPartUploadUrls',
       tags,
@@ -22,7 +23,7 @@ const partUrls: FastifyPluginAsyncTypebox = async (app) => {
       security: bearerAuth,
       params: UploadParams,
       body: PartUrlsRequest,
-      response: { 200: PartUrlsResponse, ...problemResponsesFor([...COMMON_CODES, ...BODY_CODES, 'INVALID_EXPIRES_IN']) }
+      response: { 200: PartUrlsResponse, ...problemResponsesFor([...COMMON_CODES, ...BODY_CODES, 'INVALID_EXPIRES_IN', ...WRITE_CODES]) }
     }
   }, async (request) => {
     const { uploadId } = request.params
