@@ -10,6 +10,7 @@ import { UPLOAD_ID_MAX_LENGTH } from './storage/multipart.js'
 import errorHandling from './http/error-handler.js'
 import requestLogging, { requestIdOptions } from './http/request-logging.js'
 import connectionDraining from './http/connection-draining.js'
+import slowClients from './http/slow-clients.js'
 import { ajvOptions } from './http/ajv.js'
 import { loggerOptions } from './logging.js'
 import openapiPlugin from './openapi/plugin.js'
@@ -59,6 +60,7 @@ export async function buildApp ({ env, logStream, now }: BuildAppOptions): Promi
   await app.register(permissionsPlugin)
   await app.register(requestLogging)
   await app.register(connectionDraining)
+  await app.register(slowClients)
   await app.register(signingPlugin)
   await app.register(multipartPlugin)
 

@@ -17,6 +17,8 @@ export interface Config {
   metrics: { enabled: boolean, token?: string }
   /** On SIGTERM/SIGINT, in-flight requests get this long before the process exits anyway. */
   shutdown: { timeoutMs: number }
+  /** Incoming requests: each must arrive whole (headers and body) within requestTimeoutMs. */
+  http: { requestTimeoutMs: number }
 }
 
 export interface StorageConfig {
@@ -167,7 +169,8 @@ export function deriveConfig (env: Env): Config {
       cache: { maxEntries: env.PERMISSIONS_CACHE_MAX_ENTRIES, maxTtlSeconds: env.PERMISSIONS_CACHE_MAX_TTL_SECONDS }
     },
     metrics: { enabled: env.METRICS_ENABLED, token: env.METRICS_TOKEN },
-    shutdown: { timeoutMs: env.SHUTDOWN_TIMEOUT_MS }
+    shutdown: { timeoutMs: env.SHUTDOWN_TIMEOUT_MS },
+    http: { requestTimeoutMs: env.REQUEST_TIMEOUT_MS }
   }
 }
 

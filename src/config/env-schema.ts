@@ -61,6 +61,9 @@ export const EnvSchema = Type.Object({
   /** Cap on the max-age the permission service may grant a decision. */
   PERMISSIONS_CACHE_MAX_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 300 }),
 
+  /** Longest a client may take to send one whole request (headers and body); then 408 and the socket is closed. */
+  REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 300000, default: 10000 }),
+
   METRICS_ENABLED: Type.Boolean({ default: true }),
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600000, default: 10000 })
