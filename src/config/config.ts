@@ -1,5 +1,6 @@
 import { createPublicKey, type KeyObject } from 'node:crypto'
 import type { FastifyEnvOptions } from '@fastify/env'
+import { parseInlineContentTypes } from '../signing/inline-content-types.js'
 import { EnvSchema, CROSS_FIELD_KEYWORD, type Env, LOG_LEVELS, BUCKET_NAME_PATTERN } from './env-schema.js'
 
 /** The validated, derived configuration the rest of the service reads. */
@@ -11,6 +12,8 @@ export interface Config {
   docs: { enabled: boolean }
   storage: StorageConfig
   signedUrls: { defaultTtlSeconds: number, maxTtlSeconds: number }
+  /** Download URLs: the `contentType` overrides served inline when asked (others become attachments). */
+  downloads: { inlineContentTypes: readonly string[] }
   jwt: JwtConfig
   permissions: PermissionsConfig
   /** GET /metrics: served when enabled; a bearer token is required when `token` is set. */
@@ -122,6 +125,11 @@ export function crossVariableProblems (env: Record<string, unknown>): Array<[str
   const maxTtl = Number(env.SIGNED_URL_MAX_TTL_SECONDS ?? 3600)
   if (ttl > maxTtl) problems.push(['SIGNED_URL_TTL_SECONDS', 'must not exceed SIGNED_URL_MAX_TTL_SECONDS'])
 
+  const inlineTypes = str('DOWNLOAD_INLINE_CONTENT_TYPES')
+  if (inlineTypes !== undefined && parseInlineContentTypes(inlineTypes) === undefined) {
+    problems.push(['DOWNLOAD_INLINE_CONTENT_TYPES', 'must be a comma-separated list of media types or type/* wildcards (or none)'])
+  }
+
   const keySources = (['JWT_SECRET', 'JWT_PUBLIC_KEY', 'JWT_JWKS_URL'] as const).filter((name) => env[name] !== undefined)
   if (keySources.length === 0) {
     problems.push(['JWT_SECRET', 'is required (or JWT_PUBLIC_KEY, or JWT_JWKS_URL)'])
@@ -161,6 +169,7 @@ export function deriveConfig (env: Env): Config {
       allowedBuckets: new Set([env.S3_BUCKET, ...splitList(env.S3_ALLOWED_BUCKETS)])
     },
     signedUrls: { defaultTtlSeconds: env.SIGNED_URL_TTL_SECONDS, maxTtlSeconds: env.SIGNED_URL_MAX_TTL_SECONDS },
+    downloads: { inlineContentTypes: parseInlineContentTypes(env.DOWNLOAD_INLINE_CONTENT_TYPES) as string[] },
     jwt: { ...jwtKeySource(env), issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE, cacheMaxEntries: env.JWT_CACHE_MAX_ENTRIES },
     permissions: {
       url: env.PERMISSIONS_URL,

@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox'
+import { DEFAULT_INLINE_CONTENT_TYPES } from '../signing/inline-content-types.js'
 
 /**
  * The environment variables r2-signer reads: these names are the contract.
@@ -43,6 +44,9 @@ export const EnvSchema = Type.Object({
 
   SIGNED_URL_TTL_SECONDS: TtlSeconds(300),
   SIGNED_URL_MAX_TTL_SECONDS: TtlSeconds(3600),
+
+  /** `contentType` overrides a download URL may serve inline; others are served as attachment. */
+  DOWNLOAD_INLINE_CONTENT_TYPES: Type.String({ minLength: 1, default: DEFAULT_INLINE_CONTENT_TYPES }),
 
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   JWT_PUBLIC_KEY: Type.Optional(Type.String({ minLength: 1 })),
