@@ -41,13 +41,15 @@ export type JwtAlgorithm = 'HS256' | 'RS256' | 'ES256' | 'EdDSA'
 export type JwtKeySource =
   | { kind: 'secret', secret: string, algorithms: ['HS256'] }
   | { kind: 'public-key', publicKey: string, algorithms: [JwtAlgorithm] }
-  | { kind: 'jwks', jwksUrl: URL, algorithms: JwtAlgorithm[] }
+  | { kind: 'jwks', jwksUrl: URL, algorithms: JwtAlgorithm[], /** Least time between two JWKS fetches. */ minRefetchSeconds: number }
 
 export type JwtConfig = JwtKeySource & {
   issuer?: string
   audience?: string
   /** Verified tokens remembered by fast-jwt (never past `exp`); 0: every request verifies. */
   cacheMaxEntries: number
+  /** Tokens whose `exp` is further ahead than this are refused. */
+  maxLifetimeSeconds: number
 }
 
 export interface PermissionsConfig {
@@ -170,7 +172,7 @@ export function deriveConfig (env: Env): Config {
     },
     signedUrls: { defaultTtlSeconds: env.SIGNED_URL_TTL_SECONDS, maxTtlSeconds: env.SIGNED_URL_MAX_TTL_SECONDS },
     downloads: { inlineContentTypes: parseInlineContentTypes(env.DOWNLOAD_INLINE_CONTENT_TYPES) as string[] },
-    jwt: { ...jwtKeySource(env), issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE, cacheMaxEntries: env.JWT_CACHE_MAX_ENTRIES },
+    jwt: { ...jwtKeySource(env), issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE, cacheMaxEntries: env.JWT_CACHE_MAX_ENTRIES, maxLifetimeSeconds: env.JWT_MAX_LIFETIME_SECONDS },
     permissions: {
       url: env.PERMISSIONS_URL,
       timeoutMs: env.PERMISSIONS_TIMEOUT_MS,
@@ -190,7 +192,7 @@ function jwtKeySource (env: Env): JwtKeySource {
     return { kind: 'public-key', publicKey, algorithms: [algorithmForPublicKey(publicKey) as JwtAlgorithm] }
   }
   // Asymmetric algorithms only: a JWKS never yields an HMAC secret we would accept.
-  return { kind: 'jwks', jwksUrl: new URL(env.JWT_JWKS_URL as string), algorithms: ['RS256', 'ES256', 'EdDSA'] }
+  return { kind: 'jwks', jwksUrl: new URL(env.JWT_JWKS_URL as string), algorithms: ['RS256', 'ES256', 'EdDSA'], minRefetchSeconds: env.JWT_JWKS_MIN_REFETCH_SECONDS }
 }
 
 /** Env files often carry PEM newlines as the two characters "\n". */

@@ -51,6 +51,10 @@ export const EnvSchema = Type.Object({
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   JWT_PUBLIC_KEY: Type.Optional(Type.String({ minLength: 1 })),
   JWT_JWKS_URL: Type.Optional(Type.String({ minLength: 1 })),
+  /** Least time between two JWKS fetches (unknown kids between them are refused at once); 0: no limit. */
+  JWT_JWKS_MIN_REFETCH_SECONDS: Type.Integer({ minimum: 0, maximum: 3600, default: 30 }),
+  /** Tokens whose exp is further ahead than this are refused. */
+  JWT_MAX_LIFETIME_SECONDS: Type.Integer({ minimum: 60, maximum: 31_536_000, default: 86_400 }),
   JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
   JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
   /** Verified tokens remembered (fast-jwt's cache, never past `exp`); 0 disables. */
