@@ -11,6 +11,7 @@ import { UPLOAD_ID_MAX_LENGTH } from './schemas/multipart.js'
 import errorHandling from './http/error-handler.js'
 import requestLogging, { requestIdOptions } from './http/request-logging.js'
 import connectionDraining from './http/connection-draining.js'
+import slowClients from './http/slow-clients.js'
 import { ajvOptions } from './http/ajv.js'
 import { loggerOptions } from './logging.js'
 import openapiPlugin from './openapi/plugin.js'
@@ -66,6 +67,7 @@ export async function buildApp ({ env, logStream, now, storageSelfTest }: BuildA
   await app.register(requestLogging)
   await app.register(permissionsPlugin)
   await app.register(connectionDraining)
+  await app.register(slowClients)
   await app.register(signingPlugin)
   await app.register(multipartPlugin)
   // Before the routes: it gates (and documents) those with config.writesObjects.

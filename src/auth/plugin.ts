@@ -1,11 +1,10 @@
 import fp from 'fastify-plugin'
 import fastifyJwt, { type FastifyJWTOptions } from '@fastify/jwt'
-import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto'
-import buildGetJwks from 'get-jwks'
-import { Agent } from 'undici'
 import type { FastifyRequest } from 'fastify'
 import type { JwtConfig } from '../config/config.js'
 import { HttpProblem } from '../http/problem.js'
+import { createJwksKeys, type JwksKeys } from './jwks-keys.js'
+import { hasCanonicalSignature, timeClaimsProblem } from './token-checks.js'
 
 /** The claims r2-signer relies on; everything else in the token is passed along untouched. */
 export interface UserClaims {
@@ -37,7 +36,7 @@ const BAD_HEADER = 'The Authorization header must be "Bearer <token>".'
 /**
  * Longest a verified token is remembered (exp usually ends it sooner). In JWKS mode the key is
  * still resolved on every request, before the cache is consulted, so a withdrawn key is refused as
- * soon as get-jwks drops it (within its 10-minute TTL), whatever this cache holds.
+ * soon as the key set drops it (./jwks-keys.ts: within 10 minutes), whatever this cache holds.
  */
 const JWT_CACHE_TTL_MS = 5 * 60_000
 
@@ -48,7 +47,11 @@ const JWT_CACHE_TTL_MS = 5 * 60_000
  */
 export default fp(async function jwtAuth (app) {
   const config = app.config.jwt
-  await app.register(fastifyJwt, jwtPluginOptions(config))
+  const jwksKeys = config.kind === 'jwks'
+    ? createJwksKeys({ url: config.jwksUrl, algorithms: config.algorithms, minRefetchMs: config.minRefetchSeconds * 1000, timeoutMs: JWKS_TIMEOUT_MS })
+    : undefined
+  if (jwksKeys !== undefined) app.addHook('onClose', async () => { await jwksKeys.close() })
+  await app.register(fastifyJwt, jwtPluginOptions(config, jwksKeys))
 
   // With a static key, app.jwt.verify is the plugin's prebuilt verifier (and its cache) called
   // directly: request.jwtVerify would first decode the token and merge options on every request,
@@ -56,9 +59,7 @@ export default fp(async function jwtAuth (app) {
   // goes through request.jwtVerify and its key resolver.
   const verifyBearer = config.kind === 'jwks'
     ? async (request: FastifyRequest) => { await request.jwtVerify() }
-    : async (request: FastifyRequest, header: string) => {
-      const token = BEARER.exec(header)?.[1]
-      if (token === undefined) throw invalidToken(BAD_HEADER)
+    : async (request: FastifyRequest, token: string) => {
       request.user = freezeClaims(app.jwt.verify<UserClaims>(token))
     }
 
@@ -68,18 +69,24 @@ export default fp(async function jwtAuth (app) {
       // RFC 6750 §3.1: no error code when the request carried no credentials at all.
       throw new HttpProblem('UNAUTHORIZED', 'A bearer token is required.', { 'www-authenticate': REALM })
     }
+    const token = BEARER.exec(header)?.[1]
+    if (token === undefined) throw invalidToken(BAD_HEADER)
+    if (!hasCanonicalSignature(token)) throw invalidToken('The token signature is not canonical base64url.')
     try {
-      await verifyBearer(request, header)
+      await verifyBearer(request, token)
     } catch (error) {
       throw tokenProblem(error)
     }
+    // After verification (and its cache): fast-jwt accepts exp 1e400 (Infinity) and any lifetime.
+    const timeProblem = timeClaimsProblem(request.user, Math.floor(Date.now() / 1000), config.maxLifetimeSeconds)
+    if (timeProblem !== undefined) throw invalidToken(timeProblem)
     if (typeof request.user.sub !== 'string' || request.user.sub === '') {
       throw invalidToken('The token has no usable sub claim.')
     }
   })
 }, { name: 'auth', dependencies: ['config'] })
 
-function jwtPluginOptions (config: JwtConfig): FastifyJWTOptions {
+function jwtPluginOptions (config: JwtConfig, jwksKeys: JwksKeys | undefined): FastifyJWTOptions {
   const verify = {
     algorithms: config.algorithms,
     // fast-jwt checks iss/aud only when present: require them whenever they are enforced.
@@ -101,47 +108,27 @@ function jwtPluginOptions (config: JwtConfig): FastifyJWTOptions {
     case 'jwks':
       // @fastify/jwt calls a function secret as (request, decodedToken); its types only describe one argument.
       // decode.complete: the key resolver needs the token header (kid, alg), not just the payload.
-      return { secret: jwksKeyResolver(config.jwksUrl) as unknown as FastifyJWTOptions['secret'], decode: { complete: true }, verify, formatUser }
+      return { secret: jwksKeyResolver(jwksKeys as JwksKeys) as unknown as FastifyJWTOptions['secret'], decode: { complete: true }, verify, formatUser }
   }
 }
 
-/** Resolves a token's key from the JWKS by `kid`: cached, refetched when a kid is unknown. */
-function jwksKeyResolver (jwksUrl: URL) {
-  const getJwks = buildGetJwks({
-    max: 100,
-    ttl: 10 * 60_000,
-    jwksPath: jwksUrl.pathname + jwksUrl.search,
-    // A JWKS endpoint that accepts but never answers must not hold requests: bound every phase.
-    fetchOptions: { dispatcher: new Agent({ connect: { timeout: JWKS_TIMEOUT_MS }, headersTimeout: JWKS_TIMEOUT_MS, bodyTimeout: JWKS_TIMEOUT_MS }) } as object
-  })
-  // get-jwks hands out the same object for a cached key: convert each one once (a conversion costs
-  // more than a cached verification, and every request would pay it before that cache is consulted).
-  const pems = new WeakMap<JsonWebKey, string>()
-  return async (_request: FastifyRequest, token: { header: { kid?: string, alg?: string } }): Promise<string> => {
+/** Resolves a token's key from the JWKS by `kid` (./jwks-keys.ts); refusals are 401, a JWKS that cannot be fetched 503. */
+function jwksKeyResolver (keys: JwksKeys) {
+  return async (_request: FastifyRequest, token: { header: { kid?: unknown, alg?: unknown } }): Promise<string> => {
     const { kid, alg } = token.header
     if (typeof kid !== 'string' || typeof alg !== 'string') throw invalidToken('The token header has no kid or alg.')
-    let jwk: JsonWebKey
-    try {
-      jwk = await getJwks.getJwk({ domain: jwksUrl.origin, kid, alg }) as JsonWebKey
-    } catch (error) {
-      if ((error as { code?: string }).code === 'JWK_NOT_FOUND') throw invalidToken('The token was signed by an unknown key.')
-      throw new HttpProblem('TOKEN_KEYS_UNAVAILABLE')
+    const lookup = await keys.keyFor(kid, alg)
+    if (lookup.found) return lookup.pem
+    switch (lookup.reason) {
+      case 'unsupported-alg':
+        throw invalidToken('The token is not signed with an accepted algorithm.')
+      case 'alg-mismatch':
+        throw invalidToken("The token's alg does not match its key.")
+      case 'unknown-kid':
+        throw invalidToken('The token was signed by an unknown key.')
+      case 'unavailable':
+        throw new HttpProblem('TOKEN_KEYS_UNAVAILABLE')
     }
-    const known = pems.get(jwk)
-    if (known !== undefined) return known
-    // node:crypto instead of get-jwks' jwk-to-pem: it also reads Ed25519 (OKP) keys.
-    let key: KeyObject
-    try {
-      key = createPublicKey({ key: jwk, format: 'jwk' })
-    } catch {
-      throw invalidToken('The token was signed by an unusable key.')
-    }
-    if (key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) {
-      throw invalidToken('The token was signed by an RSA key shorter than 2048 bits.')
-    }
-    const pem = key.export({ type: 'spki', format: 'pem' }).toString()
-    pems.set(jwk, pem)
-    return pem
   }
 }
 

@@ -1,5 +1,6 @@
 import { createPublicKey, type KeyObject } from 'node:crypto'
 import type { FastifyEnvOptions } from '@fastify/env'
+import { parseInlineContentTypes } from '../signing/inline-content-types.js'
 import { EnvSchema, CROSS_FIELD_KEYWORD, type Env, BUCKET_NAME_PATTERN, DEFAULT_TTL_SECONDS, DEFAULT_MAX_TTL_SECONDS, type STORAGE_UNSAFE_HEADERS_MODES } from './env-schema.js'
 
 /** The validated, derived configuration the rest of the service reads. */
@@ -12,12 +13,16 @@ export interface Config {
   /** The storage self-test (src/storage/safety-plugin.ts). */
   storageCheck: StorageCheckConfig
   signedUrls: { defaultTtlSeconds: number, maxTtlSeconds: number }
+  /** Download URLs: the `contentType` overrides served inline when asked (others become attachments). */
+  downloads: { inlineContentTypes: readonly string[] }
   jwt: JwtConfig
   permissions: PermissionsConfig
   /** GET /metrics: served when enabled; a bearer token is required when `token` is set. */
   metrics: { enabled: boolean, token?: string }
   /** On SIGTERM/SIGINT, in-flight requests get this long before the process exits anyway. */
   shutdown: { timeoutMs: number }
+  /** Incoming requests: each must arrive whole (headers and body) within requestTimeoutMs. */
+  http: { requestTimeoutMs: number }
 }
 
 export interface StorageConfig {
@@ -45,13 +50,15 @@ export type JwtAlgorithm = 'HS256' | 'RS256' | 'ES256' | 'EdDSA'
 export type JwtKeySource =
   | { kind: 'secret', secret: string, algorithms: ['HS256'] }
   | { kind: 'public-key', publicKey: string, algorithms: [JwtAlgorithm] }
-  | { kind: 'jwks', jwksUrl: URL, algorithms: JwtAlgorithm[] }
+  | { kind: 'jwks', jwksUrl: URL, algorithms: JwtAlgorithm[], /** Least time between two JWKS fetches. */ minRefetchSeconds: number }
 
 export type JwtConfig = JwtKeySource & {
   issuer?: string
   audience?: string
   /** Verified tokens remembered by fast-jwt (never past `exp`); 0: every request verifies. */
   cacheMaxEntries: number
+  /** Tokens whose `exp` is further ahead than this are refused. */
+  maxLifetimeSeconds: number
 }
 
 export interface PermissionsConfig {
@@ -129,6 +136,11 @@ export function crossVariableProblems (env: Record<string, unknown>): Array<[str
   const maxTtl = Number(env.SIGNED_URL_MAX_TTL_SECONDS ?? DEFAULT_MAX_TTL_SECONDS)
   if (ttl > maxTtl) problems.push(['SIGNED_URL_TTL_SECONDS', 'must not exceed SIGNED_URL_MAX_TTL_SECONDS'])
 
+  const inlineTypes = str('DOWNLOAD_INLINE_CONTENT_TYPES')
+  if (inlineTypes !== undefined && parseInlineContentTypes(inlineTypes) === undefined) {
+    problems.push(['DOWNLOAD_INLINE_CONTENT_TYPES', 'must be a comma-separated list of media types or type/* wildcards (or none)'])
+  }
+
   const keySources = (['JWT_SECRET', 'JWT_PUBLIC_KEY', 'JWT_JWKS_URL'] as const).filter((name) => env[name] !== undefined)
   if (keySources.length === 0) {
     problems.push(['JWT_SECRET', 'is required (or JWT_PUBLIC_KEY, or JWT_JWKS_URL)'])
@@ -172,7 +184,8 @@ export function deriveConfig (env: Env): Config {
       prefix: env.STORAGE_CHECK_PREFIX
     },
     signedUrls: { defaultTtlSeconds: env.SIGNED_URL_TTL_SECONDS, maxTtlSeconds: env.SIGNED_URL_MAX_TTL_SECONDS },
-    jwt: { ...jwtKeySource(env), issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE, cacheMaxEntries: env.JWT_CACHE_MAX_ENTRIES },
+    downloads: { inlineContentTypes: parseInlineContentTypes(env.DOWNLOAD_INLINE_CONTENT_TYPES) as string[] },
+    jwt: { ...jwtKeySource(env), issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE, cacheMaxEntries: env.JWT_CACHE_MAX_ENTRIES, maxLifetimeSeconds: env.JWT_MAX_LIFETIME_SECONDS },
     permissions: {
       url: env.PERMISSIONS_URL,
       timeoutMs: env.PERMISSIONS_TIMEOUT_MS,
@@ -180,7 +193,8 @@ export function deriveConfig (env: Env): Config {
       cache: { maxEntries: env.PERMISSIONS_CACHE_MAX_ENTRIES, maxTtlSeconds: env.PERMISSIONS_CACHE_MAX_TTL_SECONDS }
     },
     metrics: { enabled: env.METRICS_ENABLED, token: env.METRICS_TOKEN },
-    shutdown: { timeoutMs: env.SHUTDOWN_TIMEOUT_MS }
+    shutdown: { timeoutMs: env.SHUTDOWN_TIMEOUT_MS },
+    http: { requestTimeoutMs: env.REQUEST_TIMEOUT_MS }
   }
 }
 
@@ -191,7 +205,7 @@ function jwtKeySource (env: Env): JwtKeySource {
     return { kind: 'public-key', publicKey, algorithms: [algorithmForPublicKey(publicKey) as JwtAlgorithm] }
   }
   // Asymmetric algorithms only: a JWKS never yields an HMAC secret we would accept.
-  return { kind: 'jwks', jwksUrl: new URL(env.JWT_JWKS_URL as string), algorithms: ['RS256', 'ES256', 'EdDSA'] }
+  return { kind: 'jwks', jwksUrl: new URL(env.JWT_JWKS_URL as string), algorithms: ['RS256', 'ES256', 'EdDSA'], minRefetchSeconds: env.JWT_JWKS_MIN_REFETCH_SECONDS }
 }
 
 /** Env files often carry PEM newlines as the two characters "\n". */

@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox'
 import { MAX_EXPIRES_SECONDS } from '../signing/sigv4.js'
+import { DEFAULT_INLINE_CONTENT_TYPES } from '../signing/inline-content-types.js'
 
 /**
  * The environment variables r2-signer reads: these names are the contract.
@@ -58,9 +59,16 @@ export const EnvSchema = Type.Object({
   SIGNED_URL_TTL_SECONDS: TtlSeconds(DEFAULT_TTL_SECONDS),
   SIGNED_URL_MAX_TTL_SECONDS: TtlSeconds(DEFAULT_MAX_TTL_SECONDS),
 
+  /** `contentType` overrides a download URL may serve inline; others are served as attachment. */
+  DOWNLOAD_INLINE_CONTENT_TYPES: Type.String({ minLength: 1, default: DEFAULT_INLINE_CONTENT_TYPES }),
+
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   JWT_PUBLIC_KEY: Type.Optional(Type.String({ minLength: 1 })),
   JWT_JWKS_URL: Type.Optional(Type.String({ minLength: 1 })),
+  /** Least time between two JWKS fetches (unknown kids between them are refused at once); 0: no limit. */
+  JWT_JWKS_MIN_REFETCH_SECONDS: Type.Integer({ minimum: 0, maximum: 3600, default: 30 }),
+  /** Tokens whose exp is further ahead than this are refused. */
+  JWT_MAX_LIFETIME_SECONDS: Type.Integer({ minimum: 60, maximum: 31_536_000, default: 86_400 }),
   JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
   JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
   /** Verified tokens remembered (fast-jwt's cache, never past `exp`); 0 disables. */
@@ -74,6 +82,9 @@ export const EnvSchema = Type.Object({
   PERMISSIONS_CACHE_MAX_ENTRIES: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 10_000 }),
   /** Cap on the max-age the permission service may grant a decision. */
   PERMISSIONS_CACHE_MAX_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 300 }),
+
+  /** Longest a client may take to send one whole request (headers and body); then 408 and the socket is closed. */
+  REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 300000, default: 10000 }),
 
   METRICS_ENABLED: Type.Boolean({ default: true }),
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),

@@ -1,11 +1,12 @@
 import { EventEmitter } from 'node:events'
 import { Pool, type Dispatcher } from 'undici'
 import { errorCode } from '../http/error-code.js'
+import { readPermissionAnswer } from './answer.js'
 
 /**
  * The HTTP client for the permission service (the contract is in the README and
- * examples/permission-service). It fails closed: only a 200 whose JSON body has
- * `allowed === true` is an allow; anything unclear is "unavailable", never "allowed".
+ * examples/permission-service). It fails closed: only a 200 whose strictly parsed JSON body
+ * (./answer.ts) has `allowed === true` is an allow; anything unclear is "unavailable", never "allowed".
  *
  * One keep-alive connection pool (undici) per client, at most `maxConnections` sockets;
  * PERMISSIONS_TIMEOUT_MS bounds each whole check: waiting for a socket, connecting,
@@ -90,9 +91,10 @@ export function createPermissionClient ({ url, timeoutMs, maxConnections }: Perm
         if (statusCode === 401) return notReusable(UNAUTHENTICATED)
         if (statusCode === 403) return { decision: DENIED, maxAgeSeconds: maxAge(headers) }
         if (statusCode !== 200) return notReusable(unavailable(`status ${statusCode}`))
-        const allowed = parseAllowed(await body.text())
-        if (allowed === undefined) return notReusable(unavailable('malformed answer'))
-        return { decision: allowed ? ALLOWED : DENIED, maxAgeSeconds: maxAge(headers) }
+        // The raw bytes: body.text() would silently drop a byte order mark and mend bad UTF-8.
+        const answer = readPermissionAnswer(new Uint8Array(await body.arrayBuffer()))
+        if (!answer.ok) return notReusable(unavailable(`malformed answer: ${answer.problem}`))
+        return { decision: answer.allowed ? ALLOWED : DENIED, maxAgeSeconds: maxAge(headers) }
       } catch {
         return notReusable(unavailable(timedOut ? 'timeout' : 'unreadable answer'))
       } finally {
@@ -146,14 +148,4 @@ export function maxAge (headers: Record<string, string | string[] | undefined>):
   const ageHeader = headers.age
   const age = typeof ageHeader === 'string' && /^\d{1,9}$/.test(ageHeader.trim()) ? Number(ageHeader.trim()) : 0
   return Math.max(0, seconds - age)
-}
-
-function parseAllowed (text: string): boolean | undefined {
-  try {
-    const body: unknown = JSON.parse(text)
-    const allowed = (body as { allowed?: unknown } | null)?.allowed
-    return typeof allowed === 'boolean' ? allowed : undefined
-  } catch {
-    return undefined
-  }
 }

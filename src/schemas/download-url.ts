@@ -6,7 +6,7 @@ export const DownloadUrlRequest = Type.Object({
   bucket: Type.Optional(BucketName),
   expiresIn: Type.Optional(ExpiresIn),
   method: Type.Optional(Type.Enum(['GET', 'HEAD'], { default: 'GET', description: 'GET for downloads and streaming (Range works), HEAD for metadata.' })),
-  disposition: Type.Optional(Type.Enum(['inline', 'attachment'], { description: 'Overrides Content-Disposition of the response; defaults to attachment when filename is given.' })),
+  disposition: Type.Optional(Type.Enum(['inline', 'attachment'], { description: 'Overrides Content-Disposition of the response; defaults to attachment when filename is given. With a `contentType` override outside the inline list (DOWNLOAD_INLINE_CONTENT_TYPES; by default images except SVG, audio, video, PDF, plain text) the response is always `attachment`.' })),
   filename: Type.Optional(Type.String({
     format: 'filename',
     minLength: 1,

@@ -281,7 +281,8 @@ t.test('JWT_JWKS_URL', async (t) => {
   t.test('keys by kid: cached, refetched on unknown kid, rotation without restart, down → 503', async (t) => {
     const jwks = await startJwks([jwk(rsa1, 'k1', 'RS256'), jwk(ec, 'k-ec', 'ES256')])
     t.teardown(jwks.close)
-    const app = await build(t, { env: { JWT_SECRET: undefined, JWT_JWKS_URL: jwks.url } })
+    // No refetch limit here (the limit is tested in test/auth/jwt-hardening.test.ts).
+    const app = await build(t, { env: { JWT_SECRET: undefined, JWT_JWKS_URL: jwks.url, JWT_JWKS_MIN_REFETCH_SECONDS: '0' } })
 
     await assertAccepted(t, await download(app, bearer(tokenFor('alice', { key: rsa1.privatePem, algorithm: 'RS256', kid: 'k1' }))))
     t.equal(jwks.hits, 1, 'JWKS fetched once')

@@ -157,11 +157,11 @@ t.test('download options become response overrides that storage applies', async 
   t.equal(named.response.status, 200)
   t.equal(named.response.headers.get('content-disposition'), 'attachment; filename="Q3 report.pdf"')
 
-  const unicode = await download(t, app, 'reports/q3.pdf', { filename: 'Überblick 2026 — "final".pdf', disposition: 'inline', contentType: 'application/octet-stream' })
+  const unicode = await download(t, app, 'reports/q3.pdf', { filename: 'Überblick 2026 — "final".pdf', disposition: 'inline', contentType: 'application/pdf; charset=binary' })
   t.equal(unicode.response.status, 200)
   t.equal(unicode.response.headers.get('content-disposition'),
     'inline; filename="_berblick 2026 _ _final_.pdf"; filename*=UTF-8\'\'%C3%9Cberblick%202026%20%E2%80%94%20%22final%22.pdf')
-  t.equal(unicode.response.headers.get('content-type'), 'application/octet-stream')
+  t.equal(unicode.response.headers.get('content-type'), 'application/pdf; charset=binary')
 })
 
 t.test('a request may name an allowed bucket other than the default', async (t) => {

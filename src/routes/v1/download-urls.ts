@@ -2,11 +2,13 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { DownloadUrlRequest, DownloadUrlResponse } from '../../schemas/download-url.js'
 import { contentDisposition } from '../../signing/content-disposition.js'
 import { BODY_CODES, COMMON_CODES } from '../../http/problem-catalogue.js'
+import { inlineContentTypeMatcher } from '../../signing/inline-content-types.js'
 import { problemResponsesFor } from '../../openapi/problems.js'
 import { bearerAuth, resolveExpiresIn } from './shared.js'
 
 /** POST /v1/download-urls: a GET or HEAD URL for one object (Range requests go straight to storage). */
 const downloadUrls: FastifyPluginAsyncTypebox = async (app) => {
+  const mayServeInline = inlineContentTypeMatcher(app.config.downloads.inlineContentTypes)
   app.post('/download-urls', {
     schema: {
       operationId: 'createDownloadUrl',
@@ -22,7 +24,10 @@ const downloadUrls: FastifyPluginAsyncTypebox = async (app) => {
     const expiresIn = resolveExpiresIn(app, request.body.expiresIn)
     const { bucket } = await app.authorizeObject(request, 'read', request.body)
 
-    const disposition = request.body.disposition ?? (filename === undefined ? undefined : 'attachment')
+    const asked = request.body.disposition ?? (filename === undefined ? undefined : 'attachment')
+    // A type override outside DOWNLOAD_INLINE_CONTENT_TYPES (text/html, SVG...) is never rendered by the
+    // browser on the storage origin: not when inline is asked, nor by default (no disposition at all).
+    const disposition = contentType !== undefined && !mayServeInline(contentType) ? 'attachment' : asked
     const signed = app.signing.presign({
       operation: method === 'HEAD' ? 'HeadObject' : 'GetObject',
       bucket,
