@@ -39,7 +39,10 @@ export interface RedisHealth {
 export interface SharedRedis {
   /** The command connection. */
   readonly client: Redis
-  /** The subscriber connection (created on first call; its own reconnects and resubscribes). */
+  /**
+   * The subscriber connection, created on first call. It does not resubscribe by itself after a
+   * reconnection: its user subscribes on each 'ready' event, so it knows when it missed messages.
+   */
   subscriber: () => Redis
   /** A key or channel name under the configured prefix. */
   key: (name: string) => string
@@ -48,6 +51,16 @@ export interface SharedRedis {
   /** PING within the command timeout, for /readyz. */
   health: () => Promise<RedisHealth>
   close: () => Promise<void>
+}
+
+/** Thrown by shared-state operations that need Redis (admin changes) while it is unavailable. */
+export class SharedStateUnavailableError extends Error {
+  readonly reason: string
+  constructor (what: string, reason: string) {
+    super(`${what}: Redis unavailable (${reason})`)
+    this.name = 'SharedStateUnavailableError'
+    this.reason = reason
+  }
 }
 
 export const REDIS_COMMAND_TIMEOUT_MS = 500
@@ -83,8 +96,7 @@ export function createSharedRedis (options: SharedRedisOptions): SharedRedis {
     client,
     subscriber () {
       if (subscriber === undefined) {
-        // A subscriber must not fail its SUBSCRIBE for want of a connection: it is queued until connected.
-        subscriber = client.duplicate({ enableOfflineQueue: true, connectionName: 'r2-signer-subscriber' })
+        subscriber = client.duplicate({ autoResubscribe: false, connectionName: 'r2-signer-subscriber' })
         watchConnection(subscriber, 'subscriber', log)
       }
       return subscriber
