@@ -148,8 +148,9 @@ function isLive (revocation: Revocation, now: number): boolean {
   return revocation.expiresAt === undefined || Date.parse(revocation.expiresAt) > now
 }
 
+/** Oldest first; a stable sort keeps the order of equal times (creation order in memory). */
 function byCreation (a: Revocation, b: Revocation): number {
-  return a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : 1
+  return a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0
 }
 
 function listeners () {
