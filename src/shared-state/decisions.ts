@@ -7,8 +7,8 @@ import { redisErrorReason } from './redis.js'
  * others until it expires (the caller computes the expiry: max-age, capped, never past `exp`).
  *
  * Keys are the decision cache's key, `decisionKey()` (SHA-256 of the Authorization header and the
- * query): never a token. Values are the outcome and when it was stored. Only `allowed` and
- * `denied` are stored.
+ * query): never a token. Values are the outcome, when it was stored and until when it holds
+ * (Redis expires the key then too). Only `allowed` and `denied` are stored.
  *
  * Best effort: any failure (Redis down, timeout) is a miss on `get` and nothing on `set`; the
  * local cache and the permission service carry on. Logged once per outage; onFailure counts.
@@ -18,8 +18,14 @@ import { redisErrorReason } from './redis.js'
  */
 export type SharedOutcome = 'allowed' | 'denied'
 
+export interface SharedDecision {
+  outcome: SharedOutcome
+  /** Wall clock (ms) until which it may be reused, as its first asker computed it. */
+  expiresAtMs: number
+}
+
 export interface SharedDecisionStore {
-  get: (decisionKey: string) => Promise<SharedOutcome | undefined>
+  get: (decisionKey: string) => Promise<SharedDecision | undefined>
   /** Stores until `expiresAtMs` (wall clock); nothing if that is not in the future. */
   set: (decisionKey: string, outcome: SharedOutcome, expiresAtMs: number) => Promise<void>
   dropBefore: (timeMs: number) => void
@@ -72,9 +78,10 @@ export function createSharedDecisionStore ({ redis, log, onFailure, now = Date.n
       }
       succeeded()
       if (value === null) return undefined
-      const [outcome, storedAt] = value.split(':')
-      if (Number(storedAt) < notBefore) return undefined
-      return outcome === 'allowed' || outcome === 'denied' ? outcome : undefined
+      const [outcome, storedAt, expiresAt] = value.split(':')
+      const expiresAtMs = Number(expiresAt)
+      if (Number(storedAt) < notBefore || !(expiresAtMs > now())) return undefined
+      return outcome === 'allowed' || outcome === 'denied' ? { outcome, expiresAtMs } : undefined
     },
     async set (decisionKey, outcome, expiresAtMs) {
       const key = redisKey(decisionKey)
@@ -86,7 +93,7 @@ export function createSharedDecisionStore ({ redis, log, onFailure, now = Date.n
         return
       }
       try {
-        await redis.client.set(key, `${outcome}:${at}`, 'PX', ttlMs)
+        await redis.client.set(key, `${outcome}:${at}:${Math.floor(expiresAtMs)}`, 'PX', ttlMs)
       } catch (error) {
         failed(error)
         return

@@ -30,11 +30,12 @@ t.test('a decision stored on A is reused on B until it expires; nothing secret i
   const query = { subject: 'alice', action: 'read' as const, bucket: 'media', key: 'users/alice/secret-plans.pdf' }
   const key = decisionKey(authorization, query)
   t.equal(await b.store.get(key), undefined, 'nothing yet')
-  await a.store.set(key, 'allowed', Date.now() + 800)
-  t.equal(await b.store.get(key), 'allowed', 'B reuses A\'s decision')
+  const expiresAtMs = Date.now() + 800
+  await a.store.set(key, 'allowed', expiresAtMs)
+  t.same(await b.store.get(key), { outcome: 'allowed', expiresAtMs }, 'B reuses A\'s decision, with its expiry')
   const denied = decisionKey(authorization, { ...query, action: 'write' })
   await b.store.set(denied, 'denied', Date.now() + 60_000)
-  t.equal(await a.store.get(denied), 'denied')
+  t.match(await a.store.get(denied), { outcome: 'denied' })
 
   const inspect = inspector(t)
   const ttl = await inspect.pttl(`${prefix}decision:${key}`)
@@ -62,10 +63,10 @@ t.test('dropBefore: older decisions are ignored by that instance', async (t) => 
   await a.store.set(key, 'allowed', Date.now() + 60_000)
   b.store.dropBefore(Date.now() + 1)
   t.equal(await b.store.get(key), undefined, 'dropped on B')
-  t.equal(await a.store.get(key), 'allowed', 'A is unaffected until told')
+  t.match(await a.store.get(key), { outcome: 'allowed' }, 'A is unaffected until told')
   await sleep(5)
   await a.store.set(key, 'denied', Date.now() + 60_000)
-  t.equal(await b.store.get(key), 'denied', 'a decision stored after it counts')
+  t.match(await b.store.get(key), { outcome: 'denied' }, 'a decision stored after it counts')
 })
 
 t.test('Redis down: misses and no-ops, logged once and counted; shared again when it returns', async (t) => {
@@ -88,6 +89,6 @@ t.test('Redis down: misses and no-ops, logged once and counted; shared again whe
   await server.restart()
   await eventually(() => a.redis.isReady(), 10_000)
   await a.store.set(key, 'allowed', Date.now() + 60_000)
-  t.equal(await a.store.get(key), 'allowed', 'shared again')
+  t.match(await a.store.get(key), { outcome: 'allowed' }, 'shared again')
   t.match(a.log.text(), /decisions shared/)
 })
