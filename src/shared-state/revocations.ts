@@ -269,7 +269,13 @@ export function createRedisRevocationStore (options: RedisRevocationStoreOptions
   }
 
   function apply (message: ChangeMessage): void {
-    if (message.version <= version) return
+    if (message.version <= version) {
+      // Old news, unless it contradicts the copy: Redis lost its data (a restart without persistence,
+      // a flush) and numbers versions afresh. A resync puts the copy and the version right.
+      const known = index.byId.has(message.revocation.id)
+      if (known !== (message.type === 'created')) void sync()
+      return
+    }
     const gap = message.version > version + 1
     version = message.version
     if (message.type === 'created') {
@@ -281,13 +287,13 @@ export function createRedisRevocationStore (options: RedisRevocationStoreOptions
     if (gap) void sync()
   }
 
-  subscriber.on('message', (from: string, text: string) => {
+  const onMessage = (from: string, text: string) => {
     if (from !== channel) return
     const message = parseMessage(text)
     if (message === undefined) return
     if (buffered !== undefined) buffered.push(message)
     else apply(message)
-  })
+  }
   /** Counts (re)subscriptions: a sync that began under an older one does not vouch for the current one. */
   let subscription = 0
   function subscribe (): void {
@@ -299,14 +305,16 @@ export function createRedisRevocationStore (options: RedisRevocationStoreOptions
       log.warn({ reason: redisErrorReason(error) }, 'could not subscribe to revocation changes')
     })
   }
-  subscriber.on('ready', subscribe)
-  if (subscriber.status === 'ready') subscribe()
-  subscriber.on('close', () => {
+  const onClose = () => {
     // Messages may be missed from now on: untrusted until resubscribed and resynchronised.
     subscribed = false
     lastSyncAt = undefined
     noteAvailability()
-  })
+  }
+  subscriber.on('message', onMessage)
+  subscriber.on('ready', subscribe)
+  subscriber.on('close', onClose)
+  if (subscriber.status === 'ready') subscribe()
 
   async function snapshot (): Promise<{ version: number, revocations: Revocation[] }> {
     const [v, flat] = await redis.client.eval(SNAPSHOT_SCRIPT, 2, hashKey, versionKey) as [string, string[]]
@@ -430,7 +438,9 @@ export function createRedisRevocationStore (options: RedisRevocationStoreOptions
       if (closed) return
       closed = true
       clearInterval(resyncTimer)
-      subscriber.removeAllListeners('message')
+      subscriber.off('message', onMessage)
+      subscriber.off('ready', subscribe)
+      subscriber.off('close', onClose)
       await subscriber.unsubscribe(channel).catch(() => {})
     }
   }

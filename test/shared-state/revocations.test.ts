@@ -148,3 +148,23 @@ t.test('Redis down: fails closed (or open from the last copy when configured); r
   await eventually(() => open.store.check('mallory', 'media', 'k').status === 'revoked', 1000)
   t.match(open.store.check('mallory', 'media', 'k'), { revocation: { id: again.id } }, 'changes flow again')
 })
+
+t.test('Redis loses its data without a disconnect (FLUSHALL): changes still arrive within 1 s', async (t) => {
+  const server = await privateRedis(t)
+  const prefix = testKeyPrefix('revocations')
+  const a = instance(t, prefix, { url: server.url })
+  const b = instance(t, prefix, { url: server.url })
+  await available(t, a.store, b.store)
+  await a.store.create({ subject: 'first' })
+  await a.store.create({ subject: 'second' })
+  await eventually(() => b.store.check('second', 'media', 'k').status === 'revoked', 1000)
+
+  await inspector(t, server.url).flushall()
+  // Versions start again from 1: the new revocation's message looks old, but contradicts B's copy.
+  const after = await a.store.create({ subject: 'third' })
+  const ms = await eventually(() => b.store.check('third', 'media', 'k').status === 'revoked', 1000)
+  t.ok(ms < 1000, `seen on B after ${ms} ms`)
+  t.same((await b.store.list()).map((r) => r.id), [after.id], 'in step with what Redis holds now')
+  await eventually(() => b.store.check('first', 'media', 'k').status === 'clear', 1000)
+  t.pass('the flushed ones are gone from B\'s copy too')
+})
