@@ -142,6 +142,8 @@ interface Lease {
   spare: number
   lastReserveAt: number
   lastUseAt: number
+  /** The reservation in flight for this key: concurrent requests wait for it rather than send their own. */
+  pending?: Promise<unknown>
 }
 
 export function createRedisRateLimiter (options: RedisRateLimiterOptions): RateLimiter {
@@ -217,14 +219,26 @@ export function createRedisRateLimiter (options: RedisRateLimiterOptions): RateL
         leases.set(key, lease)
       }
       if (units > limit) return { allowed: false, limit, remaining: Math.max(0, limit - lease.used), resetSeconds: window.resetSeconds }
-      if (lease.units >= units) {
-        lease.units -= units
-        lease.lastUseAt = at
-        return { allowed: true, limit, remaining: Math.max(0, limit - lease.used + lease.units), resetSeconds: window.resetSeconds }
+      for (;;) {
+        if (lease.units >= units) {
+          lease.units -= units
+          lease.lastUseAt = at
+          return { allowed: true, limit, remaining: Math.max(0, limit - lease.used + lease.units), resetSeconds: window.resetSeconds }
+        }
+        if (lease.exhausted) return { allowed: false, limit, remaining: 0, resetSeconds: window.resetSeconds }
+        if (lease.pending === undefined) break
+        // One reservation per key in flight: its spare units may serve this request too.
+        await lease.pending
       }
-      if (lease.exhausted) return { allowed: false, limit, remaining: 0, resetSeconds: window.resetSeconds }
       if (!redis.isReady()) return failOpen(lease, window)
-      return reserve(key, lease, units, window, at)
+      const reserving = reserve(key, lease, units, window, at)
+      const current = lease
+      current.pending = reserving
+      try {
+        return await reserving
+      } finally {
+        if (current.pending === reserving) current.pending = undefined
+      }
     },
     async close () {
       clearInterval(sweeper)

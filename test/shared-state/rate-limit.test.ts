@@ -118,6 +118,24 @@ t.test('Redis: bursts are served from leases, never past the limit, and unused l
   t.ok(ttl > 0 && ttl <= 65_000, `the counter expires with its window (${ttl} ms)`)
 })
 
+t.test('Redis: concurrent requests for one key share a reservation in flight', async (t) => {
+  const c = clock()
+  const [a, b] = instances(t, 2, 100_000, { now: c.now })
+  await ready(a!.redis, b!.redis)
+  const calls = { count: 0 }
+  const evaluate = a!.redis.client.eval.bind(a!.redis.client)
+  a!.redis.client.eval = ((...args: Parameters<typeof evaluate>) => { calls.count++; return evaluate(...args) }) as typeof evaluate
+  const decisions = await Promise.all(Array.from({ length: 1000 }, () => a!.limiter.consume('alice')))
+  t.equal(decisions.filter((d) => d.allowed).length, 1000, 'all allowed')
+  t.ok(calls.count <= 20, `a handful of Redis calls for 1000 concurrent requests (${calls.count})`)
+
+  // At a small limit, concurrency on two instances still never passes it, and gets exactly to it.
+  const [x, y] = instances(t, 2, 100, { now: c.now })
+  await ready(x!.redis, y!.redis)
+  const burst = await Promise.all([x!, y!].flatMap(({ limiter }) => Array.from({ length: 300 }, () => limiter.consume('bob'))))
+  t.equal(burst.filter((d) => d.allowed).length, 100, 'exactly the limit')
+})
+
 t.test('Redis down: fails open (logged once, counted), enforces again when it returns', async (t) => {
   const server = await privateRedis(t)
   const c = clock()
