@@ -20,8 +20,9 @@ import { keyHash } from './hash.js'
  * near the limit (where every unit is asked for), and a lease left unused for LEASE_IDLE_MS is
  * given back. The price: while another instance holds unused leased units, a request may be
  * refused slightly before the limit (at most LEASE_DIVISOR-th of the remainder per instance,
- * for about a second); never after it. Once Redis says a key has no unit left, the instance
- * refuses it locally until the window ends.
+ * for a second or two); never after it. Once Redis says a key has no unit left, the instance
+ * refuses it locally for EXHAUSTED_RECHECK_MS before asking again (floods past the limit cost
+ * no round trip each either).
  *
  * Redis unavailable: the limiter fails open (allowed), logs once per outage, and calls
  * onFailOpen for each such decision (a metric). Keys: `rate:<name>:<window>:<sha256(key)>`,
@@ -70,6 +71,8 @@ export const LEASE_DIVISOR = 50
 export const MAX_LEASE_UNITS = 1000
 /** Leased units unused for this long go back to the shared counter. */
 export const LEASE_IDLE_MS = 1000
+/** A key found without units is refused locally for this long before Redis is asked again. */
+export const EXHAUSTED_RECHECK_MS = 2 * LEASE_IDLE_MS
 
 interface Window { index: number, resetSeconds: number, endsAt: number }
 
@@ -136,8 +139,11 @@ interface Lease {
   units: number
   /** The shared counter as last seen. */
   used: number
-  /** Redis had no unit left for this key in this window. */
-  exhausted: boolean
+  /**
+   * Until when (ms) Redis is taken to have no unit left for this key. Not the whole window: units
+   * leased elsewhere and given back may free some; asked again after EXHAUSTED_RECHECK_MS.
+   */
+  exhaustedUntil: number
   /** Spare units asked for with the next reservation. */
   spare: number
   lastReserveAt: number
@@ -180,8 +186,8 @@ export function createRedisRateLimiter (options: RedisRateLimiterOptions): RateL
     }
     lease.used = Math.max(lease.used, used)
     if (granted === 0) {
-      // Nothing left at all (not merely too little for this many units): refuse locally until the window ends.
-      if (used >= limit) lease.exhausted = true
+      // Nothing left at all (not merely too little for this many units): refuse locally for a while.
+      if (used >= limit) lease.exhaustedUntil = Math.min(at + EXHAUSTED_RECHECK_MS, window.endsAt)
       return { allowed: false, limit, remaining: Math.max(0, limit - used), resetSeconds: window.resetSeconds }
     }
     lease.units += granted - units
@@ -215,7 +221,7 @@ export function createRedisRateLimiter (options: RedisRateLimiterOptions): RateL
       const window = currentWindow(at, windowMs)
       let lease = leases.get(key)
       if (lease === undefined || lease.window !== window.index) {
-        lease = { window: window.index, units: 0, used: 0, exhausted: false, spare: 0, lastReserveAt: -Infinity, lastUseAt: at }
+        lease = { window: window.index, units: 0, used: 0, exhaustedUntil: 0, spare: 0, lastReserveAt: -Infinity, lastUseAt: at }
         leases.set(key, lease)
       }
       if (units > limit) return { allowed: false, limit, remaining: Math.max(0, limit - lease.used), resetSeconds: window.resetSeconds }
@@ -225,7 +231,7 @@ export function createRedisRateLimiter (options: RedisRateLimiterOptions): RateL
           lease.lastUseAt = at
           return { allowed: true, limit, remaining: Math.max(0, limit - lease.used + lease.units), resetSeconds: window.resetSeconds }
         }
-        if (lease.exhausted) return { allowed: false, limit, remaining: 0, resetSeconds: window.resetSeconds }
+        if (at < lease.exhaustedUntil) return { allowed: false, limit, remaining: 0, resetSeconds: window.resetSeconds }
         if (lease.pending === undefined) break
         // One reservation per key in flight: its spare units may serve this request too.
         await lease.pending

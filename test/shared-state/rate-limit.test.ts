@@ -7,7 +7,7 @@
  */
 import t, { type Test } from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { createMemoryRateLimiter, createRedisRateLimiter, LEASE_IDLE_MS } from '../../src/shared-state/rate-limit.js'
+import { createMemoryRateLimiter, createRedisRateLimiter, EXHAUSTED_RECHECK_MS, LEASE_IDLE_MS } from '../../src/shared-state/rate-limit.js'
 import type { SharedRedis } from '../../src/shared-state/redis.js'
 import { dumpKeys, inspector, privateRedis, redisUrl, testKeyPrefix } from '../helpers/redis.js'
 import { captureLog, connect, eventually } from '../helpers/shared-state.js'
@@ -79,6 +79,27 @@ t.test('Redis: batches take their units from the shared budget', async (t) => {
   t.match(await a!.limiter.consume('alice', 3), { allowed: false, remaining: 2 }, 'three do not fit in two')
   t.match(await b!.limiter.consume('alice', 2), { allowed: true, remaining: 0 }, 'two do')
   t.match(await a!.limiter.consume('alice', 1), { allowed: false, remaining: 0 })
+})
+
+t.test('Redis: a key found without units is refused locally for a while, then asked again', async (t) => {
+  const c = clock()
+  const prefix = testKeyPrefix('rate')
+  const [a, b] = instances(t, 2, 4, { now: c.now, prefix })
+  await ready(a!.redis, b!.redis)
+  t.match(await a!.limiter.consume('alice', 4), { allowed: true, remaining: 0 })
+  t.match(await b!.limiter.consume('alice'), { allowed: false, remaining: 0 })
+  // As if another instance gave a leased unit back.
+  const inspect = inspector(t)
+  const [counter] = await dumpKeys(inspect, prefix)
+  await inspect.decrby(counter!.key, 1)
+  const evaluate = b!.redis.client.eval.bind(b!.redis.client)
+  let calls = 0
+  b!.redis.client.eval = ((...args: Parameters<typeof evaluate>) => { calls++; return evaluate(...args) }) as typeof evaluate
+  for (let i = 0; i < 100; i++) t.equal((await b!.limiter.consume('alice')).allowed, false)
+  t.equal(calls, 0, 'refusals past the limit cost no round trip')
+  c.at += EXHAUSTED_RECHECK_MS
+  t.match(await b!.limiter.consume('alice'), { allowed: true, remaining: 0 }, 'the unit given back is found')
+  t.equal(calls, 1)
 })
 
 t.test('Redis: bursts are served from leases, never past the limit, and unused leases go back', async (t) => {
