@@ -23,6 +23,13 @@ export interface Config {
   shutdown: { timeoutMs: number }
   /** Incoming requests: each must arrive whole (headers and body) within requestTimeoutMs. */
   http: { requestTimeoutMs: number }
+  /** Redis shared by the instances; absent: rate limits, revocations and decisions stay in-process. */
+  redis?: { url: string, keyPrefix: string }
+  rateLimits: { urlsPerMinute: number, unauthenticatedPerMinute: number }
+  /** failOpen: with Redis unavailable, the last known revocations decide instead of a 503. */
+  revocations: { failOpen: boolean }
+  /** Client address from Fly-Client-IP / X-Forwarded-For (set by a trusted proxy) rather than the socket. */
+  trustProxy: boolean
 }
 
 export interface StorageConfig {
@@ -152,6 +159,11 @@ export function crossVariableProblems (env: Record<string, unknown>): Array<[str
     problems.push(['JWT_JWKS_URL', 'must be an http(s) URL'])
   }
 
+  const redisUrl = str('REDIS_URL')
+  if (redisUrl !== undefined && parseRedisUrl(redisUrl) === undefined) {
+    problems.push(['REDIS_URL', 'must be a redis:// or rediss:// URL with a host'])
+  }
+
   const permissionsUrl = str('PERMISSIONS_URL')
   if (permissionsUrl !== undefined && parseHttpUrl(permissionsUrl) === undefined) {
     problems.push(['PERMISSIONS_URL', 'must be an http(s) URL'])
@@ -194,7 +206,11 @@ export function deriveConfig (env: Env): Config {
     },
     metrics: { enabled: env.METRICS_ENABLED, token: env.METRICS_TOKEN },
     shutdown: { timeoutMs: env.SHUTDOWN_TIMEOUT_MS },
-    http: { requestTimeoutMs: env.REQUEST_TIMEOUT_MS }
+    http: { requestTimeoutMs: env.REQUEST_TIMEOUT_MS },
+    redis: env.REDIS_URL === undefined ? undefined : { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX },
+    rateLimits: { urlsPerMinute: env.RATE_LIMIT_URLS_PER_MINUTE, unauthenticatedPerMinute: env.RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE },
+    revocations: { failOpen: env.REVOCATION_FAIL_OPEN },
+    trustProxy: env.TRUST_PROXY
   }
 }
 
@@ -239,6 +255,15 @@ function parseHttpUrl (value: string): URL | undefined {
   try {
     const url = new URL(value)
     return url.protocol === 'http:' || url.protocol === 'https:' ? url : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function parseRedisUrl (value: string): URL | undefined {
+  try {
+    const url = new URL(value)
+    return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '' ? url : undefined
   } catch {
     return undefined
   }

@@ -85,6 +85,18 @@ export const EnvSchema = Type.Object({
 
   /** Longest a client may take to send one whole request (headers and body); then 408 and the socket is closed. */
   REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 300000, default: 10000 }),
+  /** Shared state for several instances (rate limits, revocations, decisions): redis:// or rediss:// URL. Unset: in-process. */
+  REDIS_URL: Type.Optional(Type.String({ minLength: 1 })),
+  /** Prepended to every Redis key and channel, so several services or environments can share one Redis. */
+  REDIS_KEY_PREFIX: Type.String({ minLength: 1, maxLength: 64, pattern: '^[!-~]+$', default: 'r2-signer:' }),
+  /** URLs one subject may get per minute (a batch counts its items, part URLs one each). */
+  RATE_LIMIT_URLS_PER_MINUTE: Type.Integer({ minimum: 1, maximum: 1_000_000_000, default: 600 }),
+  /** Requests that fail authentication, per client address per minute. */
+  RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: Type.Integer({ minimum: 1, maximum: 1_000_000_000, default: 120 }),
+  /** With Redis unavailable, answer from the last known revocations instead of refusing (503). */
+  REVOCATION_FAIL_OPEN: Type.Boolean({ default: false }),
+  /** Behind a proxy (Fly): the client address comes from Fly-Client-IP / X-Forwarded-For. */
+  TRUST_PROXY: Type.Boolean({ default: false }),
 
   METRICS_ENABLED: Type.Boolean({ default: true }),
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
@@ -99,4 +111,4 @@ export type EnvName = keyof Env
  * line, they belong in a secret store rather than in fly.toml's [env], and each may be
  * given as `NAME_FILE`, the path of a file holding the value (./secret-files.ts).
  */
-export const SECRET_ENV_NAMES: readonly EnvName[] = ['S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'JWT_SECRET', 'JWT_PUBLIC_KEY', 'METRICS_TOKEN']
+export const SECRET_ENV_NAMES: readonly EnvName[] = ['S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'JWT_SECRET', 'JWT_PUBLIC_KEY', 'METRICS_TOKEN', 'REDIS_URL']

@@ -16,13 +16,27 @@ import type { PermissionAnswer, PermissionDecision, PermissionQuery } from './pe
  *   instead of asking again, whatever that answer is (even `no-store` or a failure): it is
  *   at most one round trip older than the one they would have got. Nothing is kept after.
  * - `maxEntries: 0` turns both off: every check asks the service.
+ * - With a shared store (Redis, several instances), a local miss asks it before the service, and
+ *   a reusable answer from the service is stored there too (same key, same expiry), so an answer
+ *   asked on one instance is reused on the others. The store is best effort: a failure is a miss.
  */
-export type DecisionSource = 'service' | 'cache' | 'shared'
+export type DecisionSource = 'service' | 'cache' | 'shared' | 'peer'
 
 export interface CheckedDecision {
   decision: PermissionDecision
-  /** service: asked for this request; cache: a stored answer; shared: another request's answer in flight. */
+  /**
+   * service: asked for this request; cache: a stored answer; shared: another request's answer in
+   * flight; peer: an answer another instance asked for (shared store).
+   */
   source: DecisionSource
+}
+
+/** What the cache needs from a shared decision store (src/shared-state/decisions.ts). */
+export interface SharedDecisions {
+  /** A miss (undefined) on any failure. */
+  get: (key: string) => Promise<{ outcome: 'allowed' | 'denied', expiresAtMs: number } | undefined>
+  /** Never rejects for a store failure. */
+  set: (key: string, outcome: 'allowed' | 'denied', expiresAtMs: number) => Promise<void>
 }
 
 export interface DecisionCacheOptions {
@@ -32,6 +46,8 @@ export interface DecisionCacheOptions {
   maxTtlSeconds: number
   /** Wall clock in ms (token `exp` is wall-clock time); tests inject their own. */
   now?: () => number
+  /** Decisions shared with other instances, behind the local LRU; needs maxEntries > 0. */
+  shared?: SharedDecisions
 }
 
 /** What the cache needs from the permission client. */
@@ -91,9 +107,37 @@ export function decisionKey (authorization: string, query: PermissionQuery): str
   return sha256(`${authorization}\n${query.subject}\n${query.action}\n${query.bucket}\n${query.key}`, 'base64')
 }
 
-export function createCachingPermissionClient (client: AskingClient, { maxEntries, maxTtlSeconds, now = Date.now }: DecisionCacheOptions) {
+const DECIDED: Record<'allowed' | 'denied', PermissionDecision> = { allowed: Object.freeze({ outcome: 'allowed' }), denied: Object.freeze({ outcome: 'denied' }) }
+
+export function createCachingPermissionClient (client: AskingClient, { maxEntries, maxTtlSeconds, now = Date.now, shared }: DecisionCacheOptions) {
   const cache = new ExpiringLru<PermissionDecision>(maxEntries)
-  const inFlight = new Map<string, Promise<PermissionAnswer>>()
+  const inFlight = new Map<string, Promise<CheckedDecision>>()
+
+  /** The shared store's answer if it has one, else the service's (stored locally and shared when reusable). */
+  async function lookUp (key: string, authorization: string, query: PermissionQuery, askedAt: number, notAfterMs: number): Promise<CheckedDecision> {
+    if (shared !== undefined) {
+      const known = await shared.get(key)
+      if (known !== undefined) {
+        const expiresAt = Math.min(known.expiresAtMs, notAfterMs)
+        const decision = DECIDED[known.outcome]
+        if (expiresAt > now()) {
+          cache.set(key, decision, expiresAt)
+          return { decision, source: 'peer' }
+        }
+      }
+    }
+    const { decision, maxAgeSeconds } = await client.ask(authorization, query)
+    if (maxAgeSeconds > 0 && (decision.outcome === 'allowed' || decision.outcome === 'denied')) {
+      // Counted from when we asked (RFC 9111 counts the round trip into the answer's age).
+      const expiresAt = Math.min(askedAt + Math.min(maxAgeSeconds, maxTtlSeconds) * 1000, notAfterMs)
+      if (expiresAt > askedAt) {
+        cache.set(key, decision, expiresAt)
+        // Not awaited: this request need not wait for Redis (the store never rejects on failure).
+        if (shared !== undefined) void shared.set(key, decision.outcome, expiresAt).catch(() => {})
+      }
+    }
+    return { decision, source: 'service' }
+  }
 
   return {
     /**
@@ -110,21 +154,13 @@ export function createCachingPermissionClient (client: AskingClient, { maxEntrie
       const pending = inFlight.get(key)
       if (pending !== undefined) return { decision: (await pending).decision, source: 'shared' }
 
-      const asking = client.ask(authorization, query)
+      const asking = lookUp(key, authorization, query, askedAt, notAfterMs)
       inFlight.set(key, asking)
-      let answer: PermissionAnswer
       try {
-        answer = await asking
+        return await asking
       } finally {
         inFlight.delete(key)
       }
-      const { decision, maxAgeSeconds } = answer
-      if (maxAgeSeconds > 0 && (decision.outcome === 'allowed' || decision.outcome === 'denied')) {
-        // Counted from when we asked (RFC 9111 counts the round trip into the answer's age).
-        const expiresAt = Math.min(askedAt + Math.min(maxAgeSeconds, maxTtlSeconds) * 1000, notAfterMs)
-        if (expiresAt > askedAt) cache.set(key, decision, expiresAt)
-      }
-      return { decision, source: 'service' }
     },
     /** Decisions currently stored (expired ones included until they are met or evicted). */
     get size (): number {

@@ -48,7 +48,7 @@ async function rejects (t: Test, env: RawEnv, variables: string[], secrets: stri
 }
 
 t.test('the secret variables are listed once', async (t) => {
-  t.same([...SECRET_ENV_NAMES].sort(), ['JWT_PUBLIC_KEY', 'JWT_SECRET', 'METRICS_TOKEN', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY'])
+  t.same([...SECRET_ENV_NAMES].sort(), ['JWT_PUBLIC_KEY', 'JWT_SECRET', 'METRICS_TOKEN', 'REDIS_URL', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY'])
 })
 
 t.test('every secret variable can come from NAME_FILE, one trailing newline removed', async (t) => {
@@ -56,16 +56,19 @@ t.test('every secret variable can come from NAME_FILE, one trailing newline remo
     key_id: 'AKIDFROMFILE\n',
     secret: `${S3_SECRET}\r\n`,
     jwt: `${JWT_SECRET}\n`,
-    metrics: 'metrics-token-from-file-42\n\n'
+    metrics: 'metrics-token-from-file-42\n\n',
+    redis: 'rediss://default:redis-password-from-file@redis.example:6380/0\n'
   })
   const { app, error } = await configure(t, {
     ...BASE,
     S3_ACCESS_KEY_ID_FILE: files.key_id,
     S3_SECRET_ACCESS_KEY_FILE: files.secret,
     JWT_SECRET_FILE: files.jwt,
-    METRICS_TOKEN_FILE: files.metrics
+    METRICS_TOKEN_FILE: files.metrics,
+    REDIS_URL_FILE: files.redis
   })
   t.equal(error, undefined, 'configures')
+  t.equal(app?.config.redis?.url, 'rediss://default:redis-password-from-file@redis.example:6380/0')
   t.equal(app?.config.storage.accessKeyId, 'AKIDFROMFILE')
   t.equal(app?.config.storage.secretAccessKey, S3_SECRET, 'CRLF removed too')
   t.match(app?.config.jwt, { kind: 'secret', secret: JWT_SECRET })

@@ -1,8 +1,9 @@
 /**
- * tap `after` script: runs after all test files. Stops the Ceph cluster before.ts started
+ * tap `after` script: runs after all test files. Stops the Ceph cluster and redis-server before.ts started
  * (unless another tap run still uses it) and removes the state file.
  */
 import { stopCeph } from './ceph.js'
+import { stopRedis } from './redis.js'
 import { isAlive, readState, removeState, withStateLock, writeState } from './state.js'
 
 const runner = process.ppid // the tap runner, as in before.ts
@@ -17,6 +18,7 @@ try {
       return
     }
     if (state.ceph) await stopCeph(state.ceph)
+    if (state.redis) await stopRedis(state.redis)
     removeState()
   })
 } catch (err) {

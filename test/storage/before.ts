@@ -3,9 +3,11 @@
  * tests use and records it in the state file (see state.ts):
  *  - TEST_S3_ENDPOINT set: use that endpoint, start nothing;
  *  - otherwise: start a throwaway Ceph RGW (ceph.ts), left running for after.ts to stop.
+ * It also starts a throwaway redis-server (redis.ts) for the shared-state tests, in both cases.
  * Any problem exits non-zero, which makes tap fail the run: tests never silently skip.
  */
 import { CEPH_INSTALL_HINT, cephIsRunning, missingCephBinaries, startCeph, stopCeph } from './ceph.js'
+import { REDIS_INSTALL_HINT, redisIsRunning, redisServerMissing, startRedis, stopRedis, type RedisHandle } from './redis.js'
 import { isAlive, readState, STATE_FILE, withStateLock, writeState, type StorageState } from './state.js'
 
 // Both this script and the test files are children of the tap runner.
@@ -22,6 +24,12 @@ function externalEndpoint (): StorageState | undefined {
   return { endpoint, region: process.env.TEST_S3_REGION || 'auto', accessKeyId, secretAccessKey, users: [runner] }
 }
 
+async function startTestRedis (): Promise<RedisHandle> {
+  const redis = await startRedis()
+  log(`redis-server ready at ${redis.url}`)
+  return redis
+}
+
 try {
   await withStateLock(async () => {
     const wanted = externalEndpoint()
@@ -31,7 +39,8 @@ try {
     // Another tap run in this tree is using a server: join it if it's the kind we want.
     if (old && otherUsers.length > 0 && (old.ceph ? cephIsRunning(old.ceph) : true)) {
       if (wanted ? old.endpoint === wanted.endpoint : old.ceph) {
-        writeState({ ...old, users: [...otherUsers, runner] })
+        const redis = old.redis !== undefined && redisIsRunning(old.redis) ? old.redis : await startTestRedis()
+        writeState({ ...old, redis, users: [...otherUsers, runner] })
         log(`sharing ${old.endpoint} with the tap run(s) ${otherUsers.join(', ')}`)
         return
       }
@@ -39,9 +48,13 @@ try {
     }
     // Left over by a run that never got to its after script (e.g. interrupted).
     if (old?.ceph) await stopCeph(old.ceph)
+    if (old?.redis) await stopRedis(old.redis)
+    if (redisServerMissing()) {
+      throw new Error(`The tests need a real Redis, but redis-server is not on PATH. Install it with \`${REDIS_INSTALL_HINT}\`.`)
+    }
 
     if (wanted) {
-      writeState(wanted)
+      writeState({ ...wanted, redis: await startTestRedis() })
       log(`using external S3 endpoint ${wanted.endpoint}`)
       return
     }
@@ -53,10 +66,17 @@ try {
           'or point them at one with TEST_S3_ENDPOINT, TEST_S3_ACCESS_KEY_ID, TEST_S3_SECRET_ACCESS_KEY (TEST_S3_REGION, default "auto").'
       )
     }
+    const redis = await startTestRedis()
     const started = Date.now()
-    const ceph = await startCeph({ log })
+    let ceph
+    try {
+      ceph = await startCeph({ log })
+    } catch (err) {
+      await stopRedis(redis)
+      throw err
+    }
     const { endpoint, region, accessKeyId, secretAccessKey } = ceph
-    writeState({ endpoint, region, accessKeyId, secretAccessKey, ceph, users: [runner] })
+    writeState({ endpoint, region, accessKeyId, secretAccessKey, ceph, redis, users: [runner] })
     log(`Ceph RGW ready at ${endpoint} in ${((Date.now() - started) / 1000).toFixed(1)} s (state: ${STATE_FILE})`)
   })
 } catch (err) {

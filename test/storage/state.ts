@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import type { CephHandle } from './ceph.js'
+import type { RedisHandle } from './redis.js'
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
 export const STATE_FILE = join(REPO_ROOT, 'node_modules/.cache/r2-signer-test/storage.json')
@@ -21,6 +22,8 @@ export interface StorageConfig {
 export interface StorageState extends StorageConfig {
   /** Present when before.ts started a Ceph cluster (absent for an external TEST_S3_ENDPOINT). */
   ceph?: CephHandle
+  /** The redis-server before.ts started for the run (shared state tests); after.ts stops it. */
+  redis?: RedisHandle
   /**
    * PIDs of the tap runners using this server. Engineers share this tree, so two `tap` runs can
    * overlap: the second one joins the first one's server and the last `after` stops it.
