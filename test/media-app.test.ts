@@ -153,9 +153,11 @@ t.test('the sample PDF is well formed: its cross-reference table points at its o
   const startxref = Number(/startxref\n(\d+)\n/.exec(pdf)?.[1])
   t.equal(pdf.slice(startxref, startxref + 4), 'xref')
   const offsets = [...pdf.slice(startxref).matchAll(/^(\d{10}) 00000 n $/gm)].map((m) => Number(m[1]))
-  t.equal(offsets.length, 6)
+  t.equal(offsets.length, 7)
   offsets.forEach((offset, i) => t.equal(pdf.slice(offset, offset + `${i + 1} 0 obj`.length), `${i + 1} 0 obj`, `object ${i + 1}`))
   t.match(pdf, /\(\?ber \\\(tasks\\\)\) Tj/, 'text escaped; non-ASCII replaced')
+  t.match(pdf, /trailer\n<< \/Size 8 \/Root 1 0 R \/Info 7 0 R >>/, 'with a document title for the viewer\'s toolbar')
+  t.match(pdf, /7 0 obj\n<< \/Title \(\?ber \\\(tasks\\\)\) >>/)
   const length = Number(/\/Length (\d+) >>\nstream\n/.exec(pdf)?.[1])
   const stream = /stream\n([\s\S]*?)\nendstream/.exec(pdf)?.[1] ?? ''
   t.equal(stream.length, length, 'the content stream has its declared length')

@@ -282,6 +282,24 @@ export async function buildMediaApp (options: MediaAppOptions): Promise<FastifyI
     return { key: signed.key, url: signed.url, expiresIn: signed.expiresIn, expiresAt: signed.expiresAt }
   })
 
+  /**
+   * What storage holds at a key, asked with a HEAD URL (no bytes): the page asks when its player
+   * fails, to tell "not found" from an expired link.
+   */
+  app.get('/api/object-status', {
+    schema: { querystring: Type.Object({ key: Type.String({ minLength: 1, maxLength: 1024 }) }) }
+  }, async (request, reply) => {
+    const head = await signer.downloadUrl(request.account.user, { key: request.query.key, method: 'HEAD', expiresIn: 60 })
+    const response = await fetch(head.url, { method: 'HEAD', signal: AbortSignal.timeout(10_000) })
+    reply.header('cache-control', 'no-store')
+    return {
+      key: head.key,
+      status: response.status,
+      exists: response.status === 200,
+      ...(response.status === 200 && { size: Number(response.headers.get('content-length') ?? 0), contentType: response.headers.get('content-type') ?? undefined })
+    }
+  })
+
   // --- tasks -----------------------------------------------------------------------------------------
 
   app.get('/api/v1/tasks', async () => ({

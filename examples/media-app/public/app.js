@@ -178,8 +178,9 @@ function uploadPanel (file) {
   const ui = {
     progress (loaded) {
       const share = total === 0 ? 1 : Math.min(1, loaded / total)
+      // One number for the bar and its label, so they never disagree.
       const percent = Math.floor(share * 100)
-      $('upload-bar').style.width = `${share * 100}%`
+      $('upload-bar').style.width = `${percent}%`
       $('upload-progress').setAttribute('aria-valuenow', String(percent))
       $('upload-percent').textContent = `${percent} %`
       const seconds = (performance.now() - started) / 1000
@@ -392,13 +393,25 @@ function renderFiles () {
   show($('file-empty'), state.files.length === 0)
 
   const videos = state.files.filter((file) => file.contentType.startsWith('video/'))
-  $('video-list').replaceChildren(...videos.map((file) => el('li', { dataset: { key: file.key }, className: media?.key === file.key ? 'current' : undefined },
+  $('video-list').replaceChildren(...videos.map((file) => el('li', { dataset: { key: file.key } },
     el('button', { type: 'button', className: 'file-row', onclick: () => void openVideo(file.key, { autoplay: true }) },
       el('span', { className: 'file-icon video', 'aria-hidden': 'true' }),
       el('span', { className: 'file-main' },
         el('span', { className: 'file-name' }, file.name),
         el('span', { className: 'muted small' }, formatBytes(file.size)))))))
   show($('video-empty'), videos.length === 0)
+  markSelectedVideo()
+}
+
+/** The sidebar follows the video being shown: its row is highlighted (and scrolled into view), no other. */
+function markSelectedVideo () {
+  const key = selectedVideo
+  for (const row of $('video-list').children) {
+    const current = key !== null && row.dataset.key === key
+    row.classList.toggle('current', current)
+    row.querySelector('.file-row')?.toggleAttribute('aria-current', current)
+    if (current) row.scrollIntoView({ block: 'nearest' })
+  }
 }
 
 async function openFile (key) {
@@ -416,23 +429,32 @@ async function openFile (key) {
 // --- media ------------------------------------------------------------------------------------------
 
 const player = $('player')
-/** The video being shown: { key, url, expiresIn, expiresAtLocal, refreshes, recoveries }. */
+/**
+ * The video being shown: { key, url, expiresIn, expiresAtLocal, refreshes, recoveries, loaded }.
+ * `loaded` turns true once storage served the video: only then does the page call its link valid.
+ */
 let media = null
 let renewTimer = null
+/** The key the person picked last: the sidebar highlights it while it loads and while it plays. */
+let selectedVideo = null
 
 async function openVideo (key, { autoplay = false } = {}) {
   location.hash = '#media'
   show($('media-error'), false)
+  selectedVideo = key
+  markSelectedVideo()
   let signed
   try {
     signed = await api(`/api/media-url?key=${encodeURIComponent(key)}`)
   } catch (error) {
+    if (selectedVideo !== key) return // the person picked another video meanwhile
     stopVideo()
     alertBox($('media-error'), 'error', explain(error))
     $('media-title').textContent = key.split('/').pop()
     return
   }
-  media = { key, refreshes: 0, recoveries: 0 }
+  if (selectedVideo !== key) return
+  media = { key, refreshes: 0, recoveries: 0, loaded: false }
   setVideoUrl(signed)
   player.src = signed.url
   player.dataset.key = key
@@ -441,7 +463,6 @@ async function openVideo (key, { autoplay = false } = {}) {
   player.classList.add('ready')
   $('media-title').textContent = key.split('/').pop()
   $('media-source').textContent = `Streaming from ${new URL(signed.url).host} (storage), not from this app's server`
-  renderFiles()
   if (autoplay) player.play().catch(() => {}) // the browser may want a click first; the controls are there
 }
 
@@ -486,15 +507,40 @@ async function renewVideoUrl () {
   player.src = signed.url
 }
 
-// A link that expired anyway (e.g. the laptop slept through the renewal): renew and carry on, twice at most.
-player.addEventListener('error', () => {
-  if (media === null || media.recoveries >= 2) {
-    if (media !== null) alertBox($('media-error'), 'error', 'The video could not be loaded from storage.')
-    return
+player.addEventListener('loadedmetadata', () => {
+  if (media === null || media.loaded) return
+  media.loaded = true
+  tick()
+})
+
+/**
+ * The player says only "error", not why. Ask the backend what storage holds (a HEAD URL, no bytes):
+ * a missing object is "not found"; a link that expired anyway (e.g. the laptop slept through the
+ * renewal) is renewed and playback carries on, twice at most.
+ */
+player.addEventListener('error', async () => {
+  const current = media
+  if (current === null || !player.getAttribute('src')) return
+  let status
+  try {
+    ({ status } = await api(`/api/object-status?key=${encodeURIComponent(current.key)}`))
+  } catch (error) {
+    status = error.status
   }
-  media.recoveries++
+  if (media !== current) return
+  if (status === 404) return videoFailed(current.key, `Not found: storage holds no object ${current.key}.`)
+  if (status === 403) return videoFailed(current.key, `Access denied to ${current.key}.`)
+  if (current.recoveries >= 2) return videoFailed(current.key, 'The video could not be loaded from storage.')
+  current.recoveries++
   void renewVideoUrl()
 })
+
+/** Nothing to play: no player, no link badge, the reason in words. */
+function videoFailed (key, message) {
+  stopVideo()
+  $('media-title').textContent = key.split('/').pop()
+  alertBox($('media-error'), 'error', message)
+}
 
 function stopVideo () {
   media = null
@@ -507,6 +553,8 @@ function stopVideo () {
   show($('media-badge'), false)
   $('media-title').textContent = 'No video selected'
   $('media-source').textContent = ''
+  selectedVideo = null
+  markSelectedVideo()
 }
 
 $('key-form').addEventListener('submit', (event) => {
@@ -542,6 +590,7 @@ async function openTask (taskId) {
     details = await api(`/api/v1/tasks/${encodeURIComponent(taskId)}`)
   } catch (error) {
     show($('task-card'), false)
+    show($('task-preview-card'), false)
     show($('task-placeholder'), true)
     $('task-placeholder').replaceChildren(el('p', { className: 'alert error' }, explain(error)))
     return
@@ -555,11 +604,14 @@ async function openTask (taskId) {
   link.classList.remove('expired')
   link.removeAttribute('aria-disabled')
   link.textContent = 'Open description (PDF)'
-  $('task-preview').src = details.descriptionPdfUrl
+  // Chrome's viewer: no thumbnail pane, the page fitted to the frame's width (a fragment is not sent, nor signed).
+  $('task-preview').src = `${details.descriptionPdfUrl}#navpanes=0&view=FitH`
   show($('task-renew'), false)
   show($('task-card'), true)
+  show($('task-preview-card'), true)
   show($('task-placeholder'), false)
   $('task-card').dataset.state = 'fresh'
+  $('task-layout').dataset.state = 'fresh'
   tick()
 }
 
@@ -569,7 +621,9 @@ $('task-renew').addEventListener('click', () => { if (task) void openTask(task.t
 
 function tick () {
   const now = Date.now()
-  if (media !== null) {
+  // The badge vouches for the link only once storage has served the video through it.
+  show($('media-badge'), media !== null && media.loaded)
+  if (media !== null && media.loaded) {
     const left = media.expiresAtLocal - now
     const badge = $('media-badge')
     badge.textContent = `Link valid ${formatDuration(left)}${media.refreshes > 0 ? ` · renewed ${media.refreshes}×` : ''}`
@@ -585,6 +639,7 @@ function tick () {
     } else if ($('task-card').dataset.state !== 'expired') {
       // The URL now gets 403 from storage: say so instead of offering a dead link.
       $('task-card').dataset.state = 'expired'
+      $('task-layout').dataset.state = 'expired'
       const link = $('task-pdf')
       link.removeAttribute('href')
       link.setAttribute('aria-disabled', 'true')
