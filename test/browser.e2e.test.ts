@@ -304,8 +304,11 @@ t.test('a key with no object says "not found", and vouches for no link', async (
   t.equal(await page.locator('#player').getAttribute('src'), null, 'the player is emptied')
   t.equal(await page.locator('#media-title').textContent(), 'no-such-video.webm')
   t.same(await selectedVideos(), [], 'no video in the sidebar is highlighted')
-  const storageTries = aliceNet.log.filter((e) => e.origin === stack.storageOrigin && e.url.includes('/users/alice/no-such-video.webm'))
-  t.ok(storageTries.length >= 1 && storageTries.every((e) => e.status === 404), `storage answered 404 (${storageTries.map((e) => e.status).join(', ')})`)
+  const storageTries = await waitFor(() => {
+    const tries = aliceNet.log.filter((e) => e.origin === stack.storageOrigin && e.url.includes('/users/alice/no-such-video.webm'))
+    return tries.length > 0 ? tries : undefined
+  }, 3000).catch(() => aliceNet.failed.filter((line) => line.includes('no-such-video')))
+  t.ok(storageTries.length >= 1 && storageTries.every((e) => typeof e !== 'string' && e.status === 404), `the player asked storage, which answered 404 (${JSON.stringify(storageTries)})`)
   await shot(page, '04-media-not-found')
 })
 

@@ -86,7 +86,7 @@ function alertBox (node, kind, text) {
 
 // --- views and sign-in ------------------------------------------------------------------------------
 
-const VIEWS = ['upload', 'media', 'task']
+const VIEWS = ['upload', 'media', 'stream', 'task']
 
 function route () {
   const signedIn = state.user !== null
@@ -102,6 +102,7 @@ function route () {
   document.body.dataset.view = view
   // Leaving the player: stop the sound (the URL keeps being renewed, so it resumes where it was).
   if (view !== 'media' && !player.paused) player.pause()
+  if (view !== 'stream' && !streamPlayer.paused) streamPlayer.pause()
   if (view === 'task' && state.tasks === null) void loadTasks()
 }
 
@@ -120,6 +121,7 @@ function signedOut () {
   state.files = []
   state.tasks = null
   stopVideo()
+  stopStream()
   route()
 }
 
@@ -372,8 +374,10 @@ async function loadFiles () {
   renderFiles()
 }
 
+const isPlaylist = (contentType) => /^(application\/vnd\.apple\.mpegurl|application\/x-mpegurl|audio\/mpegurl)\b/i.test(contentType)
+
 function fileIcon (contentType) {
-  if (contentType.startsWith('video/')) return 'video'
+  if (contentType.startsWith('video/') || isPlaylist(contentType)) return 'video'
   if (contentType === 'application/pdf') return 'pdf'
   if (contentType.startsWith('image/')) return 'image'
   return 'file'
@@ -388,7 +392,9 @@ function renderFiles () {
       el('span', { className: 'muted small' }, `${formatBytes(file.size)} · ${file.contentType} · ${new Date(file.uploadedAt).toLocaleTimeString()}`)),
     file.contentType.startsWith('video/')
       ? el('a', { className: 'button small secondary', href: '#media', onclick: () => { void openVideo(file.key, { autoplay: true }) } }, 'Play')
-      : el('button', { type: 'button', className: 'small secondary', onclick: () => void openFile(file.key) }, 'Open')
+      : isPlaylist(file.contentType)
+        ? el('a', { className: 'button small secondary', href: '#stream', onclick: () => { void openStream(file.key) } }, 'Stream')
+        : el('button', { type: 'button', className: 'small secondary', onclick: () => void openFile(file.key) }, 'Open')
   )))
   show($('file-empty'), state.files.length === 0)
 
@@ -563,6 +569,221 @@ $('key-form').addEventListener('submit', (event) => {
   if (key) void openVideo(key)
 })
 
+// --- HLS streaming -----------------------------------------------------------------------------------
+//
+// hls.js plays a playlist whose segments are private objects. Its loader (StorageLoader below) reads
+// the playlist through a presigned GET URL, asks the backend for URLs of every key the playlist names
+// in ONE call (r2-signer's batch endpoint behind it), and rewrites the playlist to those URLs. Before a
+// quarter of their lifetime is left, all of them are renewed with one more batch call; a segment is
+// always fetched with the newest URL for its key. Every byte comes straight from storage.
+
+const streamPlayer = $('stream-player')
+/** The stream being shown: { key, hls, urls: Map(key → {url, expiresIn, expiresAtLocal}), keyOf: Map(url → key), batchCalls, renewals, failure, loaded }. */
+let stream = null
+let Hls = null
+
+/** A refusal to explain in words: which keys, and r2-signer's reason. */
+class StreamError extends Error {
+  constructor (message, status) {
+    super(message)
+    this.status = status
+  }
+}
+
+/** The object key a playlist URI names, relative to the playlist's own key (as a browser resolves a path). */
+function keyOfUri (uri, playlistKey) {
+  if (/^[a-z][a-z\d+.-]*:/i.test(uri) || uri.startsWith('//')) {
+    throw new StreamError(`The playlist names ${uri}: only keys relative to the playlist can be signed.`, 400)
+  }
+  const base = new URL(playlistKey.split('/').map(encodeURIComponent).join('/'), 'https://key.invalid/')
+  const resolved = new URL(uri.split(/[?#]/)[0], base)
+  return resolved.pathname.slice(1).split('/').map(decodeURIComponent).join('/')
+}
+
+/** One backend call (one r2-signer batch) for `keys`; remembers the URLs, plans their renewal. */
+async function signStreamKeys (current, keys) {
+  current.batchCalls++
+  streamStats(current)
+  const { items } = await api('/api/hls-urls', { method: 'POST', body: { keys } })
+  const refused = items.filter((item) => item.status !== 200)
+  if (refused.length > 0) {
+    const first = refused[0]
+    const reason = first.problem?.detail || first.problem?.title || `refused (${first.status})`
+    const what = `${refused.length} of the stream's ${items.length} files`
+    throw new StreamError(first.status === 403
+      ? `Access denied: you may not read ${what} (e.g. ${first.key}). ${reason}`
+      : `Could not get links for ${what} (e.g. ${first.key}): ${reason}`, first.status)
+  }
+  const now = Date.now()
+  for (const item of items) {
+    current.urls.set(item.key, { url: item.url, expiresIn: item.expiresIn, expiresAtLocal: now + item.expiresIn * 1000 })
+    current.keyOf.set(item.url, item.key)
+  }
+  planStreamRenewal(current)
+  streamStats(current)
+}
+
+/** Renews every URL of the stream, in one batch call, when a quarter of the shortest lifetime is left. */
+function planStreamRenewal (current) {
+  clearTimeout(current.renewTimer)
+  const lifetimes = [...current.urls.values()]
+  const soonest = Math.min(...lifetimes.map((entry) => entry.expiresAtLocal - Math.min(60, entry.expiresIn * RENEW_SHARE) * 1000))
+  current.renewTimer = setTimeout(async () => {
+    if (stream !== current) return
+    try {
+      await signStreamKeys(current, [...current.urls.keys()])
+      current.renewals++
+      streamStats(current)
+    } catch (error) {
+      if (stream === current) alertBox($('stream-error'), 'error', `Could not renew the stream's links: ${explain(error)}`)
+    }
+  }, Math.max(0, soonest - Date.now()))
+}
+
+/** Rewrites every URI of a playlist (segments, init segments, variant playlists) to its presigned URL. */
+async function signPlaylist (current, text, playlistKey) {
+  const lines = text.split(/\r?\n/)
+  const keys = new Set()
+  const rewrite = (uri) => {
+    const key = keyOfUri(uri, playlistKey)
+    keys.add(key)
+    return () => current.urls.get(key).url
+  }
+  const rewritten = lines.map((line) => {
+    const trimmed = line.trim()
+    if (trimmed === '') return () => line
+    if (!trimmed.startsWith('#')) return rewrite(trimmed)
+    const uris = [...trimmed.matchAll(/URI="([^"]*)"/g)].map((match) => [match[0], rewrite(match[1])])
+    return () => uris.reduce((out, [attribute, url]) => out.replace(attribute, `URI="${url()}"`), line)
+  })
+  if (keys.size > 0) await signStreamKeys(current, [...keys])
+  return rewritten.map((line) => line()).join('\n')
+}
+
+/** hls.js's loader for playlists and segments: the newest URL for each key; playlists get signed URIs. */
+function storageLoader (current) {
+  return class StorageLoader extends Hls.DefaultConfig.loader {
+    load (context, config, callbacks) {
+      const key = current.keyOf.get(context.url)
+      if (key !== undefined) context.url = current.urls.get(key).url
+      if (context.type !== 'manifest' && context.type !== 'level' && context.type !== 'audioTrack' && context.type !== 'subtitleTrack') {
+        return super.load(context, config, callbacks)
+      }
+      const playlistKey = key ?? current.key
+      const onSuccess = callbacks.onSuccess
+      super.load(context, config, {
+        ...callbacks,
+        onSuccess: (response, stats, loaded, details) => {
+          signPlaylist(current, String(response.data), playlistKey).then((data) => {
+            if (stream === current) onSuccess({ ...response, data }, stats, loaded, details)
+          }, (error) => {
+            current.failure = error
+            if (stream === current) callbacks.onError({ code: error.status ?? 0, text: error.message }, loaded, details, stats)
+          })
+        }
+      })
+    }
+  }
+}
+
+async function openStream (key) {
+  location.hash = '#stream'
+  stopStream()
+  $('stream-key').value = key
+  $('stream-title').textContent = key.split('/').pop()
+  let playlist
+  try {
+    playlist = await api(`/api/media-url?key=${encodeURIComponent(key)}`)
+    Hls ??= (await import('/vendor/hls.mjs')).default
+  } catch (error) {
+    return streamFailed(key, explain(error))
+  }
+  if (!Hls.isSupported()) return streamFailed(key, 'This browser cannot play HLS (no Media Source Extensions).')
+  const current = { key, urls: new Map(), keyOf: new Map(), batchCalls: 0, renewals: 0, failure: null, loaded: false }
+  current.urls.set(key, { url: playlist.url, expiresIn: playlist.expiresIn, expiresAtLocal: Date.now() + playlist.expiresIn * 1000 })
+  current.keyOf.set(playlist.url, key)
+  stream = current
+  const loader = storageLoader(current)
+  // A modest buffer: segments are fetched as playback nears them, with whatever URL is current then.
+  const hls = new Hls({ enableWorker: false, pLoader: loader, fLoader: loader, maxBufferLength: 10, maxMaxBufferLength: 20 })
+  current.hls = hls
+  hls.on(Hls.Events.MANIFEST_PARSED, (_event, data) => {
+    current.segments = data.levels[0]?.details?.fragments?.length
+    streamStats(current)
+  })
+  hls.on(Hls.Events.LEVEL_LOADED, (_event, data) => {
+    current.segments = data.details.fragments.length
+    streamStats(current)
+  })
+  hls.on(Hls.Events.FRAG_CHANGED, (_event, data) => {
+    streamPlayer.dataset.segment = String(data.frag.sn)
+    $('stream-segment').textContent = `${Number(data.frag.sn) + 1}`
+  })
+  hls.on(Hls.Events.ERROR, (_event, data) => {
+    if (!data.fatal || stream !== current) return
+    const status = data.response?.code
+    streamFailed(key, current.failure?.message ??
+      (status ? `Storage answered ${status} for ${data.details === 'manifestLoadError' ? 'the playlist' : 'a segment'}${status === 404 ? ' (not found)' : ''}.` : `The stream could not be played (${data.details}).`))
+  })
+  streamPlayer.dataset.key = key
+  streamPlayer.dataset.segment = ''
+  show($('stream-empty'), false)
+  streamPlayer.classList.add('ready')
+  $('stream-source').textContent = `Streaming from ${new URL(playlist.url).host} (storage), not from this app's server`
+  show($('stream-stats'), true)
+  streamStats(current)
+  hls.loadSource(playlist.url)
+  hls.attachMedia(streamPlayer)
+  streamPlayer.play().catch(() => {}) // the browser may want a click first; the controls are there
+}
+
+streamPlayer.addEventListener('loadeddata', () => {
+  if (stream === null) return
+  stream.loaded = true
+  tick()
+})
+
+function streamStats (current) {
+  if (stream !== current) return
+  streamPlayer.dataset.batchCalls = String(current.batchCalls)
+  streamPlayer.dataset.renewals = String(current.renewals)
+  $('stream-segments').textContent = current.segments === undefined ? '…' : String(current.segments)
+  $('stream-batches').textContent = current.renewals > 0 ? `${current.batchCalls} (${current.renewals} renewal${current.renewals > 1 ? 's' : ''})` : String(current.batchCalls)
+  tick()
+}
+
+/** Nothing to play: the reason in words, no player, no link badge. */
+function streamFailed (key, message) {
+  stopStream()
+  $('stream-title').textContent = key.split('/').pop()
+  alertBox($('stream-error'), 'error', message)
+}
+
+function stopStream () {
+  if (stream !== null) {
+    clearTimeout(stream.renewTimer)
+    stream.hls?.destroy()
+  }
+  stream = null
+  streamPlayer.removeAttribute('src')
+  streamPlayer.load()
+  streamPlayer.classList.remove('ready')
+  delete streamPlayer.dataset.key
+  show($('stream-empty'), true)
+  show($('stream-badge'), false)
+  show($('stream-error'), false)
+  show($('stream-stats'), false)
+  $('stream-segment').textContent = '–'
+  $('stream-title').textContent = 'No stream selected'
+  $('stream-source').textContent = ''
+}
+
+$('stream-form').addEventListener('submit', (event) => {
+  event.preventDefault()
+  const key = $('stream-key').value.trim()
+  if (key) void openStream(key)
+})
+
 // --- tasks ------------------------------------------------------------------------------------------
 
 let task = null
@@ -629,6 +850,13 @@ function tick () {
     badge.textContent = `Link valid ${formatDuration(left)}${media.refreshes > 0 ? ` · renewed ${media.refreshes}×` : ''}`
     badge.className = `badge ${left < media.expiresIn * 1000 * RENEW_SHARE ? 'warning' : 'success'}`
     show(badge, true)
+  }
+  show($('stream-badge'), stream !== null && stream.loaded)
+  if (stream !== null && stream.loaded) {
+    const soonest = Math.min(...[...stream.urls.values()].map((entry) => entry.expiresAtLocal))
+    const badge = $('stream-badge')
+    badge.textContent = `Links valid ${formatDuration(soonest - now)}${stream.renewals > 0 ? ` · renewed ${stream.renewals}×` : ''}`
+    badge.className = `badge ${soonest - now < stream.urls.get(stream.key).expiresIn * 1000 * RENEW_SHARE ? 'warning' : 'success'}`
   }
   if (task !== null) {
     const left = task.expiresAtLocal - now
