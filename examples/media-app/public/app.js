@@ -112,6 +112,7 @@ function signedIn (user) {
   $('avatar').textContent = user.slice(0, 1).toUpperCase()
   $('key-prefix').textContent = `users/${user}/`
   $('key-input').placeholder = `users/${user}/clip.webm`
+  $('stream-key').placeholder = `users/${user}/streams/teaser/index.m3u8`
   void loadFiles()
   route()
 }
@@ -686,11 +687,14 @@ function storageLoader (current) {
   }
 }
 
+/** A key as its owner thinks of it: without the own users/<name>/ prefix. */
+const streamName = (key) => key.startsWith(`users/${state.user}/`) ? key.slice(`users/${state.user}/`.length) : key
+
 async function openStream (key) {
   location.hash = '#stream'
   stopStream()
   $('stream-key').value = key
-  $('stream-title').textContent = key.split('/').pop()
+  $('stream-title').textContent = streamName(key)
   let playlist
   try {
     playlist = await api(`/api/media-url?key=${encodeURIComponent(key)}`)
@@ -717,7 +721,7 @@ async function openStream (key) {
   })
   hls.on(Hls.Events.FRAG_CHANGED, (_event, data) => {
     streamPlayer.dataset.segment = String(data.frag.sn)
-    $('stream-segment').textContent = `${Number(data.frag.sn) + 1}`
+    $('stream-segment').textContent = `${Number(data.frag.sn) + 1} of ${current.segments ?? '…'}`
   })
   hls.on(Hls.Events.ERROR, (_event, data) => {
     if (!data.fatal || stream !== current) return
@@ -755,7 +759,7 @@ function streamStats (current) {
 /** Nothing to play: the reason in words, no player, no link badge. */
 function streamFailed (key, message) {
   stopStream()
-  $('stream-title').textContent = key.split('/').pop()
+  $('stream-title').textContent = streamName(key)
   alertBox($('stream-error'), 'error', message)
 }
 
@@ -853,10 +857,11 @@ function tick () {
   }
   show($('stream-badge'), stream !== null && stream.loaded)
   if (stream !== null && stream.loaded) {
-    const soonest = Math.min(...[...stream.urls.values()].map((entry) => entry.expiresAtLocal))
+    const soonest = [...stream.urls.values()].reduce((a, b) => a.expiresAtLocal <= b.expiresAtLocal ? a : b)
+    const left = soonest.expiresAtLocal - now
     const badge = $('stream-badge')
-    badge.textContent = `Links valid ${formatDuration(soonest - now)}${stream.renewals > 0 ? ` · renewed ${stream.renewals}×` : ''}`
-    badge.className = `badge ${soonest - now < stream.urls.get(stream.key).expiresIn * 1000 * RENEW_SHARE ? 'warning' : 'success'}`
+    badge.textContent = `Links valid ${formatDuration(left)}${stream.renewals > 0 ? ` · renewed ${stream.renewals}×` : ''}`
+    badge.className = `badge ${left < soonest.expiresIn * 1000 * RENEW_SHARE ? 'warning' : 'success'}`
   }
   if (task !== null) {
     const left = task.expiresAtLocal - now
