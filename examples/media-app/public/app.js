@@ -628,7 +628,7 @@ async function signStreamKeys (current, keys) {
 function planStreamRenewal (current) {
   clearTimeout(current.renewTimer)
   const lifetimes = [...current.urls.values()]
-  const soonest = Math.min(...lifetimes.map((entry) => entry.expiresAtLocal - Math.min(60, entry.expiresIn * RENEW_SHARE) * 1000))
+  const soonest = Math.min(...lifetimes.map((entry) => entry.expiresAtLocal - entry.expiresIn * RENEW_SHARE * 1000))
   current.renewTimer = setTimeout(async () => {
     if (stream !== current) return
     try {
