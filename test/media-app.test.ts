@@ -153,6 +153,11 @@ t.test('HLS: the URLs for a playlist\'s keys come from ONE r2-signer batch call,
   t.equal(short.statusCode, 502, 'an answer of the wrong length is r2-signer\'s fault, not a list to trust')
   t.match(short.json(), { detail: 'Asked for 3 URLs, got 0.' })
 
+  respond(() => ({ status: 200, body: { items: [null, { status: 200 }, { status: 200, url: 'http://storage.example/x' }] } }))
+  t.match((await as('POST', '/api/hls-urls', { keys })).json(), { items: [{ status: 502, key: keys[0] }, { status: 502, key: keys[1] }, { status: 200, key: keys[2] }] }, 'a malformed item is a failed item, not a URL')
+  respond(() => ({ status: 200, body: { nothing: true } }))
+  t.equal((await as('POST', '/api/hls-urls', { keys })).statusCode, 502, 'no list at all: 502')
+
   respond(() => ({ status: 401, body: { title: 'Unauthorized', status: 401, code: 'UNAUTHORIZED' } }))
   t.equal((await as('POST', '/api/hls-urls', { keys })).statusCode, 502, 'a refused token fails the whole call')
 

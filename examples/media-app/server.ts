@@ -16,7 +16,7 @@ import { pathToFileURL } from 'node:url'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { createSignerClient, SignerError, type Problem } from './signer-client.js'
+import { createSignerClient, SignerError, type BatchItemResult, type Problem, type SignedUrl } from './signer-client.js'
 
 const MiB = 1024 * 1024
 
@@ -305,7 +305,12 @@ export async function buildMediaApp (options: MediaAppOptions): Promise<FastifyI
     schema: { querystring: Type.Object({ key: Type.String({ minLength: 1, maxLength: 1024 }) }) }
   }, async (request) => {
     const head = await signer.downloadUrl(request.account.user, { key: request.query.key, method: 'HEAD', expiresIn: 60 })
-    const response = await fetch(head.url, { method: 'HEAD', signal: AbortSignal.timeout(10_000) })
+    let response: Response
+    try {
+      response = await fetch(head.url, { method: 'HEAD', signal: AbortSignal.timeout(10_000) })
+    } catch {
+      throw new SignerError(502, { title: 'Storage unreachable', status: 502, detail: 'Storage did not answer a HEAD request; try again shortly.' })
+    }
     return {
       key: head.key,
       status: response.status,
@@ -327,15 +332,12 @@ export async function buildMediaApp (options: MediaAppOptions): Promise<FastifyI
     }
   }, async (request) => {
     const { keys } = request.body
-    const { items } = await signer.batch(request.account.user, { items: keys.map((key) => ({ op: 'download', key })), expiresIn: streamTtl })
+    const answer = await signer.batch(request.account.user, { items: keys.map((key) => ({ op: 'download', key })), expiresIn: streamTtl })
+    const items: unknown = answer?.items
     if (!Array.isArray(items) || items.length !== keys.length) {
       throw new SignerError(502, { title: 'Unexpected answer from r2-signer', status: 502, detail: `Asked for ${keys.length} URLs, got ${Array.isArray(items) ? items.length : 'no list'}.` })
     }
-    return {
-      items: items.map((item, i) => item.status === 200 && 'url' in item
-        ? { status: 200, key: keys[i], url: item.url, expiresIn: item.expiresIn, expiresAt: item.expiresAt }
-        : { status: item.status, key: keys[i], problem: 'problem' in item ? item.problem : { title: `r2-signer answered ${item.status}`, status: item.status } })
-    }
+    return { items: (items as unknown[]).map((item, i) => streamItem(keys[i] as string, item)) }
   })
 
   // --- tasks -----------------------------------------------------------------------------------------
@@ -363,6 +365,16 @@ export async function buildMediaApp (options: MediaAppOptions): Promise<FastifyI
   app.setNotFoundHandler((_request, reply) => sendProblem(reply, { title: 'Not found', status: 404 }))
 
   return app
+}
+
+/** One item of r2-signer's batch answer, as the page gets it: the URL, or the reason it was refused. */
+function streamItem (key: string, item: unknown) {
+  const answer = (typeof item === 'object' && item !== null ? item : {}) as Partial<BatchItemResult & SignedUrl & { problem: Problem }>
+  if (answer.status === 200 && typeof answer.url === 'string') {
+    return { status: 200, key, url: answer.url, expiresIn: answer.expiresIn, expiresAt: answer.expiresAt }
+  }
+  const status = typeof answer.status === 'number' && answer.status >= 400 ? answer.status : 502
+  return { status, key, problem: answer.problem ?? { title: `r2-signer answered ${answer.status ?? 'nothing'} for this key`, status } }
 }
 
 function sendProblem (reply: FastifyReply, problem: Problem): FastifyReply {
