@@ -617,8 +617,9 @@ async function signStreamKeys (current, keys) {
   }
   const now = Date.now()
   for (const item of items) {
+    // hls.js keeps asking for the URL the playlist was rewritten to: only that first one needs mapping back.
+    if (!current.urls.has(item.key)) current.keyOf.set(item.url, item.key)
     current.urls.set(item.key, { url: item.url, expiresIn: item.expiresIn, expiresAtLocal: now + item.expiresIn * 1000 })
-    current.keyOf.set(item.url, item.key)
   }
   planStreamRenewal(current)
   streamStats(current)
@@ -726,8 +727,11 @@ async function openStream (key) {
   hls.on(Hls.Events.ERROR, (_event, data) => {
     if (!data.fatal || stream !== current) return
     const status = data.response?.code
-    streamFailed(key, current.failure?.message ??
-      (status ? `Storage answered ${status} for ${data.details === 'manifestLoadError' ? 'the playlist' : 'a segment'}${status === 404 ? ' (not found)' : ''}.` : `The stream could not be played (${data.details}).`))
+    const what = data.details === 'manifestLoadError' ? 'the playlist' : 'a segment'
+    let message = `The stream could not be played (${data.details}).`
+    if (current.failure) message = explain(current.failure)
+    else if (status) message = `Storage answered ${status} for ${what}${status === 404 ? ' (not found)' : ''}.`
+    streamFailed(key, message)
   })
   streamPlayer.dataset.key = key
   streamPlayer.dataset.segment = ''
