@@ -28,7 +28,9 @@ export function samplePdf ({ title, lines = [] }: SamplePdfOptions): Buffer {
       '/Resources << /Font << /F1 5 0 R /F2 6 0 R >> >> >>',
     `<< /Length ${Buffer.byteLength(content, 'latin1')} >>\nstream\n${content}\nendstream`,
     '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>',
-    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>'
+    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>',
+    // Document information: PDF viewers show the title in their toolbar rather than the file name.
+    `<< /Title (${text(title)}) >>`
   ]
 
   // The cross-reference table needs each object's byte offset: build the file front to back.
@@ -41,6 +43,6 @@ export function samplePdf ({ title, lines = [] }: SamplePdfOptions): Buffer {
   const xref = Buffer.byteLength(pdf, 'latin1')
   pdf += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`
   pdf += offsets.map((offset) => `${String(offset).padStart(10, '0')} 00000 n \n`).join('')
-  pdf += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`
+  pdf += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R /Info ${objects.length} 0 R >>\nstartxref\n${xref}\n%%EOF\n`
   return Buffer.from(pdf, 'latin1')
 }

@@ -11,11 +11,12 @@
 import { randomBytes } from 'node:crypto'
 import { realpathSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import { pathToFileURL } from 'node:url'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { createSignerClient, SignerError, type Problem } from './signer-client.js'
+import { createSignerClient, SignerError, type BatchItemResult, type Problem, type SignedUrl } from './signer-client.js'
 
 const MiB = 1024 * 1024
 
@@ -44,6 +45,8 @@ export interface MediaAppOptions {
   uploadUrlTtlSeconds?: number
   /** Lifetime of a video URL; the page fetches a fresh one before it runs out. Default 300 s. */
   mediaUrlTtlSeconds?: number
+  /** Lifetime of the URLs of an HLS stream's segments; the page renews them all before they run out. Default 300 s. */
+  streamUrlTtlSeconds?: number
   /** Lifetime of a task's PDF link. Default 300 s. */
   taskPdfTtlSeconds?: number
   tasks?: Task[]
@@ -74,8 +77,13 @@ const STATIC_FILES: Record<string, { file: string, type: string }> = {
   '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
   '/styles.css': { file: 'styles.css', type: 'text/css; charset=utf-8' }
 }
+/** hls.js, for the HLS view: the page has no build step, so its ES module is served from node_modules. */
+const HLS_JS = createRequire(import.meta.url).resolve('hls.js/dist/hls.min.mjs')
+/** Segments one playlist may have signed in one batch call (r2-signer's default BATCH_MAX_ITEMS). */
+const MAX_STREAM_KEYS = 1000
 // The page loads its own script and styles only; URLs from r2-signer point at another origin (storage).
-const CONTENT_SECURITY_POLICY = "default-src 'self'; connect-src 'self' http: https:; media-src http: https:; " +
+// blob: media is hls.js's Media Source, fed with segments the page fetched from storage.
+const CONTENT_SECURITY_POLICY = "default-src 'self'; connect-src 'self' http: https:; media-src http: https: blob:; " +
   "frame-src http: https:; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 
 export async function buildMediaApp (options: MediaAppOptions): Promise<FastifyInstance> {
@@ -83,6 +91,7 @@ export async function buildMediaApp (options: MediaAppOptions): Promise<FastifyI
   const uploadTtl = options.uploadUrlTtlSeconds ?? 600
   const mediaTtl = options.mediaUrlTtlSeconds ?? 300
   const pdfTtl = options.taskPdfTtlSeconds ?? 300
+  const streamTtl = options.streamUrlTtlSeconds ?? 300
   const sessionTtlMs = (options.sessionTtlSeconds ?? 12 * 3600) * 1000
   const tasks = new Map((options.tasks ?? []).map((task) => [task.taskId, task]))
   const signer = createSignerClient({
@@ -103,9 +112,11 @@ export async function buildMediaApp (options: MediaAppOptions): Promise<FastifyI
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.decorateRequest('account', null as unknown as { user: string })
 
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', async (request, reply) => {
     reply.header('x-content-type-options', 'nosniff')
     reply.header('referrer-policy', 'no-referrer')
+    // API answers carry signed URLs: never cached.
+    if (request.url.startsWith('/api/') && !reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
   })
 
   app.setErrorHandler((error: Error & { statusCode?: number, validation?: unknown }, request, reply) => {
@@ -131,6 +142,10 @@ export async function buildMediaApp (options: MediaAppOptions): Promise<FastifyI
       return reply.type(type).header('cache-control', 'no-cache').header('content-security-policy', CONTENT_SECURITY_POLICY).send(body)
     })
   }
+
+  app.get('/vendor/hls.mjs', async (_request, reply) => {
+    return reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=3600').send(await readFile(HLS_JS))
+  })
 
   // --- sessions (a stand-in for your real login) ---------------------------------------------------
 
@@ -282,6 +297,49 @@ export async function buildMediaApp (options: MediaAppOptions): Promise<FastifyI
     return { key: signed.key, url: signed.url, expiresIn: signed.expiresIn, expiresAt: signed.expiresAt }
   })
 
+  /**
+   * What storage holds at a key, asked with a HEAD URL (no bytes): the page asks when its player
+   * fails, to tell "not found" from an expired link.
+   */
+  app.get('/api/object-status', {
+    schema: { querystring: Type.Object({ key: Type.String({ minLength: 1, maxLength: 1024 }) }) }
+  }, async (request) => {
+    const head = await signer.downloadUrl(request.account.user, { key: request.query.key, method: 'HEAD', expiresIn: 60 })
+    let response: Response
+    try {
+      response = await fetch(head.url, { method: 'HEAD', signal: AbortSignal.timeout(10_000) })
+    } catch {
+      throw new SignerError(502, { title: 'Storage unreachable', status: 502, detail: 'Storage did not answer a HEAD request; try again shortly.' })
+    }
+    return {
+      key: head.key,
+      status: response.status,
+      exists: response.status === 200,
+      ...(response.status === 200 && { size: Number(response.headers.get('content-length') ?? 0), contentType: response.headers.get('content-type') ?? undefined })
+    }
+  })
+
+  /**
+   * GET URLs for the objects an HLS playlist names (segments, init segments, variant playlists), in
+   * ONE r2-signer batch call: the page asks once per playlist load and again before they expire.
+   * Each key is signed or refused on its own (e.g. 403 for another user's segments), in request order.
+   */
+  app.post('/api/hls-urls', {
+    schema: {
+      body: Type.Object({
+        keys: Type.Array(Type.String({ minLength: 1, maxLength: 1024 }), { minItems: 1, maxItems: MAX_STREAM_KEYS, uniqueItems: true })
+      }, { additionalProperties: false })
+    }
+  }, async (request) => {
+    const { keys } = request.body
+    const answer = await signer.batch(request.account.user, { items: keys.map((key) => ({ op: 'download', key })), expiresIn: streamTtl })
+    const items: unknown = answer?.items
+    if (!Array.isArray(items) || items.length !== keys.length) {
+      throw new SignerError(502, { title: 'Unexpected answer from r2-signer', status: 502, detail: `Asked for ${keys.length} URLs, got ${Array.isArray(items) ? items.length : 'no list'}.` })
+    }
+    return { items: (items as unknown[]).map((item, i) => streamItem(keys[i] as string, item)) }
+  })
+
   // --- tasks -----------------------------------------------------------------------------------------
 
   app.get('/api/v1/tasks', async () => ({
@@ -307,6 +365,16 @@ export async function buildMediaApp (options: MediaAppOptions): Promise<FastifyI
   app.setNotFoundHandler((_request, reply) => sendProblem(reply, { title: 'Not found', status: 404 }))
 
   return app
+}
+
+/** One item of r2-signer's batch answer, as the page gets it: the URL, or the reason it was refused. */
+function streamItem (key: string, item: unknown) {
+  const answer = (typeof item === 'object' && item !== null ? item : {}) as Partial<BatchItemResult & SignedUrl & { problem: Problem }>
+  if (answer.status === 200 && typeof answer.url === 'string') {
+    return { status: 200, key, url: answer.url, expiresIn: answer.expiresIn, expiresAt: answer.expiresAt }
+  }
+  const status = typeof answer.status === 'number' && answer.status >= 400 ? answer.status : 502
+  return { status, key, problem: answer.problem ?? { title: `r2-signer answered ${answer.status ?? 'nothing'} for this key`, status } }
 }
 
 function sendProblem (reply: FastifyReply, problem: Problem): FastifyReply {

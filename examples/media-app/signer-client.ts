@@ -102,9 +102,26 @@ export function createSignerClient (options: SignerClientOptions) {
     completeMultipart: (user: string, uploadId: string, body: { key: string, parts: Array<{ partNumber: number, etag: string }> }) =>
       call<{ bucket: string, key: string, etag?: string }>(user, 'POST', `${upload(uploadId)}/complete`, body),
     abortMultipart: (user: string, uploadId: string, key: string) =>
-      call<undefined>(user, 'DELETE', `${upload(uploadId)}${query(key)}`)
+      call<undefined>(user, 'DELETE', `${upload(uploadId)}${query(key)}`),
+    /** Many URLs in one call; each item is signed or refused on its own, answered in request order. */
+    batch: (user: string, body: { items: BatchDownloadItem[], expiresIn?: number }) =>
+      call<{ items: BatchItemResult[] }>(user, 'POST', '/v1/batch', body)
   }
 }
+
+/** A download item of `POST /v1/batch`: the fields of `POST /v1/download-urls`, with `op`. */
+export interface BatchDownloadItem {
+  op: 'download'
+  key: string
+  bucket?: string
+  method?: 'GET' | 'HEAD'
+  disposition?: 'inline' | 'attachment'
+  filename?: string
+  contentType?: string
+}
+
+/** One answer of `POST /v1/batch`: a signed URL (status 200) or that item's problem. */
+export type BatchItemResult = ({ status: 200 } & SignedUrl) | { status: number, problem: Problem }
 
 export interface SignedUrl {
   url: string

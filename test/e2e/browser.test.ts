@@ -9,7 +9,7 @@
  * the first user's objects. The network log proves that every byte moves between the browser and
  * storage. Screenshots of each view land in test-artifacts/browser/.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -28,7 +28,8 @@ const TASK_PDF_TTL = 4
 const VIDEO_SECONDS = 20
 const PART_SIZE = 6 * MiB
 const BIG_FILE_SIZE = 20 * MiB // > the 8 MiB threshold: 4 parts (6, 6, 6, 2 MiB)
-const TASK = { taskId: 'T-1024', title: 'Cut the launch trailer', summary: 'Everything the editor needs is in the brief.', pdfKey: 'public/tasks/T-1024/brief.pdf' }
+// Longer than the task list's column is wide: it must wrap there, not be cut off.
+const TASK = { taskId: 'T-1024', title: 'Cut the spring launch trailer', summary: 'Everything the editor needs is in the brief.', pdfKey: 'public/tasks/T-1024/brief.pdf' }
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/browser/', import.meta.url))
 mkdirSync(ARTIFACTS, { recursive: true })
@@ -113,6 +114,26 @@ async function until (target: Page, condition: string, timeoutMs: number): Promi
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
 }
+/**
+ * Records, at every change of the upload's percentage label, the label and the share of the track
+ * its bar fills, as a person sees them (computed widths): the two must always agree.
+ */
+const watchProgress = (target: Page) => target.evaluate(`window.progressSeen = [];
+  new MutationObserver(() => {
+    const bar = document.getElementById('upload-bar').getBoundingClientRect().width
+    const track = document.getElementById('upload-progress').getBoundingClientRect().width
+    progressSeen.push({ label: document.getElementById('upload-percent').textContent, bar: Math.round(bar / track * 1000) / 10 })
+  }).observe(document.getElementById('upload-percent'), { childList: true, characterData: true, subtree: true })`)
+/** Every recorded label ("42 %") within one point of its bar; answers the labels seen. */
+async function progressAgrees (t: Test, target: Page): Promise<string[]> {
+  const seen = await js<Array<{ label: string, bar: number }>>(target, 'progressSeen')
+  t.ok(seen.length > 0, `the label changed ${seen.length} times`)
+  const off = seen.filter(({ label, bar }) => Math.abs(Number.parseFloat(label) - bar) > 1)
+  t.same(off, [], `the bar always shows the label's number (${seen.slice(-3).map((s) => `${s.label} / ${s.bar}%`).join(', ')})`)
+  return seen.map(({ label }) => label)
+}
+/** Text that fits its box: not clipped or ellipsed. */
+const fits = (selector: string) => `[...document.querySelectorAll(${JSON.stringify(selector)})].map((node) => ({ text: node.textContent, fits: node.scrollWidth <= node.clientWidth && node.scrollHeight <= node.clientHeight + 1 }))`
 /** Seeks the player and answers where it landed. */
 const seek = (seconds: number) => `new Promise((resolve) => { player.addEventListener('seeked', () => resolve(player.currentTime), { once: true }); player.currentTime = ${seconds} })`
 
@@ -147,15 +168,14 @@ t.test('sign in, then upload a video with one PUT straight to storage, with prog
   await signIn(page, 'alice')
   t.equal(await page.locator('#key-prefix').textContent(), 'users/alice/', 'files go to the user\'s namespace')
   // Record what the progress bar shows while the upload runs.
-  await page.evaluate(`window.progressSeen = [];
-    new MutationObserver(() => progressSeen.push(document.getElementById('upload-percent').textContent))
-      .observe(document.getElementById('upload-percent'), { childList: true, characterData: true, subtree: true })`)
+  await watchProgress(page)
   await page.locator('#file-input').setInputFiles(videoPath)
   await page.locator('#upload-status[data-state="complete"]').waitFor({ timeout: 60_000 })
   t.match(await page.locator('#upload-message').textContent(), /Upload complete\. Storage confirmed .* at users\/alice\/launch-teaser\.webm/)
   t.equal(await page.locator('#upload-badge').textContent(), 'Complete')
-  const progress = await js<string[]>(page, 'progressSeen')
-  t.ok(progress.includes('100 %'), `the progress bar reached 100 % (${progress.slice(0, 6).join(', ')}…)`)
+  const progress = await progressAgrees(t, page)
+  t.equal(progress.at(-1), '100 %', `the progress bar reached 100 % (${progress.slice(0, 6).join(', ')}…)`)
+  t.equal(await js(page, 'document.getElementById(\'upload-bar\').getBoundingClientRect().width === document.getElementById(\'upload-progress\').getBoundingClientRect().width'), true, 'and the bar is full beside "100 %"')
 
   const object = await stored('users/alice/launch-teaser.webm')
   t.equal(sha256(object.body), sha256(video), 'storage holds exactly the file')
@@ -190,6 +210,7 @@ t.test('a large file goes in parts: 3 at a time, a failed part is sent again, th
   page.on('requestfinished', ended)
   page.on('requestfailed', ended)
 
+  await watchProgress(page)
   await page.locator('#file-input').setInputFiles(bigPath)
   await page.locator('#upload-status[data-state="complete"]').waitFor({ timeout: 90_000 })
   await page.unroute(isPart2)
@@ -197,6 +218,7 @@ t.test('a large file goes in parts: 3 at a time, a failed part is sent again, th
   await shot(page, '02-upload-multipart')
 
   t.equal(await page.locator('#upload-badge').textContent(), 'Complete')
+  t.equal((await progressAgrees(t, page)).at(-1), '100 %', 'label and bar agree through parts, a retry and completion')
   const parts = await js<string[][]>(page, '[...document.querySelectorAll(\'#upload-parts li\')].map((li) => [li.dataset.part, li.dataset.state, li.dataset.attempts])')
   t.same(parts, [['1', 'done', '1'], ['2', 'done', '2'], ['3', 'done', '1'], ['4', 'done', '1']], 'four parts done; part 2 on its second attempt')
   t.equal(dropped, 1, 'the first attempt of part 2 was dropped')
@@ -209,9 +231,20 @@ t.test('a large file goes in parts: 3 at a time, a failed part is sent again, th
   t.equal(sha256(object.body), sha256(big), 'storage assembled exactly the file')
 })
 
+/** Keys of the sidebar's highlighted rows (highlighted: the class and aria-current on its button). */
+const selectedVideos = () => js<string[]>(page, `[...document.querySelectorAll('#video-list li')]
+  .filter((li) => li.classList.contains('current') || li.querySelector('[aria-current]'))
+  .map((li) => li.dataset.key + (li.classList.contains('current') && li.querySelector('[aria-current]') ? '' : ' (half-marked)'))`)
+
 t.test('the video streams from storage: it plays, seeks, and survives URL renewals', async (t) => {
+  // A second video, so the sidebar has a choice.
+  writeFileSync(join(scratch, 'studio-tour.webm'), video)
+  await page.locator('#file-input').setInputFiles(join(scratch, 'studio-tour.webm'))
+  await page.locator('#upload-status[data-state="complete"]').waitFor({ timeout: 60_000 })
+
   await page.locator('#file-list li[data-key="users/alice/launch-teaser.webm"] a').click()
   await page.locator('#view-media').waitFor({ state: 'visible' })
+  t.same(await selectedVideos(), ['users/alice/launch-teaser.webm'], 'the sidebar highlights the video being played, only it')
   await until(page, 'player.currentTime > 1', 20_000)
   t.pass('playback started and currentTime advances')
   const src0 = await js<string>(page, 'player.src')
@@ -251,7 +284,33 @@ t.test('the video streams from storage: it plays, seeks, and survives URL renewa
   t.ok(media.some((e) => e.status === 206 && /^bytes=[1-9]\d*-/.test(e.range ?? '')), `a Range request past the start served the seek (${media.map((e) => `${e.status} ${e.range ?? ''}`).join(', ')})`)
   t.ok(new Set(media.map((e) => new URL(e.url).searchParams.get('X-Amz-Signature'))).size >= 3, 'bytes came through the first URL and both renewed ones')
   t.same([...new Set(media.map((e) => e.contentType))], ['video/webm'], 'video/webm, as uploaded')
+
+  // Picking the other video in the sidebar: the highlight follows it.
+  await page.locator('#video-list li[data-key="users/alice/studio-tour.webm"] button').click()
+  await until(page, 'player.dataset.key === "users/alice/studio-tour.webm" && player.currentTime > 0.5', 20_000)
+  t.same(await selectedVideos(), ['users/alice/studio-tour.webm'], 'the sidebar follows the selected video')
+  t.equal(await page.locator('#media-title').textContent(), 'studio-tour.webm')
   await js(page, 'player.pause()')
+})
+
+t.test('a key with no object says "not found", and vouches for no link', async (t) => {
+  await page.locator('#key-input').fill('users/alice/no-such-video.webm')
+  await page.locator('#key-form button').click()
+  await page.locator('#media-error').waitFor({ state: 'visible' })
+  t.equal(await page.locator('#media-error').textContent(), 'Not found: storage holds no object users/alice/no-such-video.webm.')
+  t.equal(await page.locator('#media-badge').isVisible(), false, 'no "Link valid" badge')
+  await page.waitForTimeout(1200) // a tick of the countdown later, still none
+  t.equal(await page.locator('#media-badge').isVisible(), false, 'not after the next countdown tick either')
+  t.equal(await page.locator('#player').getAttribute('src'), null, 'the player is emptied')
+  t.equal(await page.locator('#media-title').textContent(), 'no-such-video.webm')
+  t.same(await selectedVideos(), [], 'no video in the sidebar is highlighted')
+  // Storage's 404 is an XML error, which Chromium's opaque-response blocking hides from a <video>: the
+  // player sees a failed request, and the page learns why from the backend's HEAD.
+  const tried = [...aliceNet.log.filter((e) => e.url.includes('/users/alice/no-such-video.webm?')).map((e) => `${e.origin} ${e.status}`),
+    ...aliceNet.failed.filter((line) => line.includes('/users/alice/no-such-video.webm?'))]
+  t.ok(tried.length >= 1 && tried.every((line) => line.includes(stack.storageOrigin)), `the player asked storage (${tried.map((line) => line.slice(-40)).join(', ')})`)
+  t.match(await (await page.request.get(`${stack.appUrl}/api/object-status?key=users/alice/no-such-video.webm`)).json(), { status: 404, exists: false }, 'which holds no such object')
+  await shot(page, '04-media-not-found')
 })
 
 t.test('the task PDF opens inline from storage, and its link stops working after its TTL', async (t) => {
@@ -262,6 +321,17 @@ t.test('the task PDF opens inline from storage, and its link stops working after
   t.equal(new URL(href).origin, stack.storageOrigin, 'the link points at storage')
   t.equal(await page.locator('#task-title').textContent(), TASK.title)
 
+  // The title wraps in the task list and the heading: nothing is cut off.
+  const titles = await js<Array<{ text: string, fits: boolean }>>(page, fits('.task-row .file-name, #task-title'))
+  t.same(titles, [{ text: TASK.title, fits: true }, { text: TASK.title, fits: true }], 'the whole title shows, in the list and the heading')
+  // The preview is as wide as the content area, tall, and Chrome's viewer shows the page at 100 % or more.
+  const box = await page.locator('#task-preview').boundingBox()
+  t.ok(box !== null && box.width >= 900 && box.height >= 560, `a large preview (${Math.round(box?.width ?? 0)}×${Math.round(box?.height ?? 0)} px)`)
+  const viewer = await pdfViewer(page, href, (state) => state.title.text === TASK.title)
+  t.ok(viewer.zoom >= 100, `the page is shown at ${viewer.zoom} %, large enough to read`)
+  t.same(viewer.title, { text: TASK.title, fits: true }, 'the viewer\'s toolbar shows the whole title')
+  t.ok(viewer.pageShare > 0.95, `the page area takes the viewer's width, no thumbnail pane (${Math.round(viewer.pageShare * 100)} %)`)
+
   const [tab] = await Promise.all([alice.waitForEvent('page'), link.click()])
   await tab.waitForLoadState('domcontentloaded').catch(() => {})
   const opened = await waitFor(() => aliceNet.log.find((e) => e.url === href && e.type === 'document'))
@@ -270,15 +340,14 @@ t.test('the task PDF opens inline from storage, and its link stops working after
   const direct = await fetch(href)
   t.match(direct.headers.get('content-disposition'), /^inline; filename="T-1024\.pdf"/, 'inline, so the browser shows it')
   t.equal(sha256(Buffer.from(await direct.arrayBuffer())), sha256(pdf), 'the task\'s PDF')
-  await page.waitForTimeout(600) // let the preview render
-  await shot(page, '04-task')
+  await shot(page, '05-task')
   await tab.waitForTimeout(300)
-  await shot(tab, '05-task-pdf-tab')
+  await shot(tab, '06-task-pdf-tab')
   await tab.close()
 
   await page.locator('#task-card[data-state="expired"]').waitFor({ timeout: (TASK_PDF_TTL + 3) * 1000 })
   await page.waitForTimeout(1000) // the page counts from when it got the link, storage from signing: give storage's clock a second
-  await shot(page, '06-task-expired')
+  await shot(page, '07-task-expired')
   t.equal(await page.locator('#task-pdf').textContent(), 'Link expired', 'the page says the link expired')
   const late = await alice.newPage()
   const refused = await late.goto(href)
@@ -318,7 +387,7 @@ t.test('another user cannot obtain the first user\'s URLs', async (t) => {
   await bobPage.locator('#media-error').waitFor({ state: 'visible' })
   t.match(await bobPage.locator('#media-error').textContent(), /^Access denied\. Not allowed to read this object/, 'the page says no, with r2-signer\'s reason')
   t.equal(await bobPage.locator('#player').getAttribute('src'), null, 'and plays nothing')
-  await shot(bobPage, '07-other-user-refused')
+  await shot(bobPage, '08-other-user-refused')
 
   const api = bobPage.request
   const forbidden = async (what: string, response: Awaited<ReturnType<typeof api.get>>) => {
@@ -335,6 +404,36 @@ t.test('another user cannot obtain the first user\'s URLs', async (t) => {
   const object = await stored('users/alice/launch-teaser.webm')
   t.equal(sha256(object.body), sha256(video), 'alice\'s video is untouched')
 })
+
+/**
+ * What Chrome's PDF viewer shows in the preview iframe, once `ready` holds (it first shows the URL's
+ * file name, then the document's title): its zoom, its toolbar title and the share of
+ * its width the page area gets (the rest is the thumbnail pane). The viewer is a frame of its own (the PDF extension) under the iframe.
+ */
+interface PdfViewerState { zoom: number, title: { text: string, fits: boolean }, pageShare: number }
+async function pdfViewer (target: Page, pdfUrl: string, ready: (state: PdfViewerState) => boolean): Promise<PdfViewerState> {
+  const deadline = Date.now() + 10_000
+  let last: PdfViewerState | undefined
+  for (;;) {
+    const frame = target.frames().find((f) => f.url().startsWith('chrome-extension://') && f.parentFrame()?.url().startsWith(pdfUrl))
+    const state = await frame?.evaluate(`(() => {
+      const viewer = document.querySelector('pdf-viewer')
+      const toolbar = viewer?.shadowRoot?.querySelector('viewer-toolbar')?.shadowRoot
+      const zoom = toolbar?.querySelector('#zoom-controls input')?.value
+      const title = toolbar?.querySelector('#title')
+      if (!zoom || !title?.textContent) return undefined
+      const width = (id) => viewer.shadowRoot.querySelector(id)?.getBoundingClientRect().width ?? 0
+      return { zoom: Number.parseFloat(zoom), title: { text: title.textContent.trim(), fits: title.scrollWidth <= title.clientWidth }, pageShare: width('#main') / width('#toolbar') }
+    })()`).catch(() => undefined) as PdfViewerState | undefined
+    if (state !== undefined && ready(state)) return state
+    last = state ?? last
+    if (Date.now() > deadline) {
+      if (last !== undefined) return last // the assertions say what is off
+      throw new Error('Chrome\'s PDF viewer did not show up in the preview')
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+}
 
 async function waitFor<T> (find: () => T | undefined, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs

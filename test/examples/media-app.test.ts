@@ -124,6 +124,80 @@ t.test('the task\'s PDF URL is signed inline, as application/pdf', async (t) => 
   t.match(calls.at(-1), { url: '/v1/download-urls', body: { key: 'public/tasks/T-1/brief.pdf', disposition: 'inline', contentType: 'application/pdf', filename: 'T-1.pdf', expiresIn: 300 } })
 })
 
+t.test('HLS: the URLs for a playlist\'s keys come from ONE r2-signer batch call, refusals item by item', async (t) => {
+  const { calls, as, respond } = await stubSigner(t)
+  const keys = ['users/alice/s/segment000.ts', 'users/alice/s/segment001.ts', 'users/bob/s/segment002.ts']
+  respond((call) => ({
+    status: 200,
+    body: {
+      items: (call.body as { items: Array<{ key: string }> }).items.map(({ key }) => key.startsWith('users/bob/')
+        ? { status: 403, problem: { type: 'urn:r2-signer:problem:permission-denied', title: 'Permission denied', status: 403, detail: 'Not allowed to read this object.', code: 'PERMISSION_DENIED' } }
+        : { status: 200, url: `http://storage.example/media/${key}?X-Amz-Signature=1`, method: 'GET', headers: {}, bucket: 'media', key, expiresIn: 300, expiresAt: '2026-01-01T00:05:00.000Z' })
+    }
+  }))
+  const answer = await as('POST', '/api/hls-urls', { keys })
+  t.equal(answer.statusCode, 200)
+  t.equal(answer.headers['cache-control'], 'no-store', 'signed URLs are never cached')
+  t.equal(calls.length, 1, 'one call to r2-signer')
+  t.match(calls[0], { method: 'POST', url: '/v1/batch', body: { items: keys.map((key) => ({ op: 'download', key })), expiresIn: 300 } })
+  t.same(answer.json(), {
+    items: [
+      { status: 200, key: keys[0], url: `http://storage.example/media/${keys[0]}?X-Amz-Signature=1`, expiresIn: 300, expiresAt: '2026-01-01T00:05:00.000Z' },
+      { status: 200, key: keys[1], url: `http://storage.example/media/${keys[1]}?X-Amz-Signature=1`, expiresIn: 300, expiresAt: '2026-01-01T00:05:00.000Z' },
+      { status: 403, key: keys[2], problem: { type: 'urn:r2-signer:problem:permission-denied', title: 'Permission denied', status: 403, detail: 'Not allowed to read this object.', code: 'PERMISSION_DENIED' } }
+    ]
+  }, 'each item answered on its own, in request order, with its key')
+
+  respond(() => ({ status: 200, body: { items: [] } }))
+  const short = await as('POST', '/api/hls-urls', { keys })
+  t.equal(short.statusCode, 502, 'an answer of the wrong length is r2-signer\'s fault, not a list to trust')
+  t.match(short.json(), { detail: 'Asked for 3 URLs, got 0.' })
+
+  respond(() => ({ status: 200, body: { items: [null, { status: 200 }, { status: 200, url: 'http://storage.example/x' }] } }))
+  t.match((await as('POST', '/api/hls-urls', { keys })).json(), { items: [{ status: 502, key: keys[0] }, { status: 502, key: keys[1] }, { status: 200, key: keys[2] }] }, 'a malformed item is a failed item, not a URL')
+  respond(() => ({ status: 200, body: { nothing: true } }))
+  t.equal((await as('POST', '/api/hls-urls', { keys })).statusCode, 502, 'no list at all: 502')
+
+  respond(() => ({ status: 401, body: { title: 'Unauthorized', status: 401, code: 'UNAUTHORIZED' } }))
+  t.equal((await as('POST', '/api/hls-urls', { keys })).statusCode, 502, 'a refused token fails the whole call')
+
+  const before = calls.length
+  t.equal((await as('POST', '/api/hls-urls', { keys: [] })).statusCode, 400, 'at least one key')
+  t.equal((await as('POST', '/api/hls-urls', { keys: Array.from({ length: 1001 }, (_, i) => `k${i}`) })).statusCode, 400, 'at most 1000 keys')
+  t.equal((await as('POST', '/api/hls-urls', { keys: ['a', 'a'] })).statusCode, 400, 'no key twice')
+  t.equal(calls.length, before, 'none of those reached r2-signer')
+})
+
+t.test('object status: a HEAD URL tells "not found" from "there" without moving bytes', async (t) => {
+  const { calls, as, respond } = await stubSigner(t)
+  // The stub plays storage too: the HEAD URL points back at it.
+  const storage = Fastify()
+  const heads: string[] = []
+  storage.head('/media/*', async (request, reply) => {
+    heads.push(request.url)
+    return request.url.includes('missing') ? reply.code(404).send() : reply.header('content-type', 'video/webm').header('content-length', '1234').send()
+  })
+  const storageUrl = await storage.listen({ host: '127.0.0.1', port: 0 })
+  t.teardown(() => storage.close())
+  respond((call) => ({ status: 200, body: { url: `${storageUrl}/media/${(call.body as { key: string }).key}`, method: 'HEAD', headers: {}, bucket: 'media', key: (call.body as { key: string }).key, expiresIn: 60, expiresAt: '' } }))
+
+  const there = await as('GET', '/api/object-status?key=users/alice/a.webm')
+  t.same(there.json(), { key: 'users/alice/a.webm', status: 200, exists: true, size: 1234, contentType: 'video/webm' })
+  t.match(calls.at(-1), { url: '/v1/download-urls', body: { key: 'users/alice/a.webm', method: 'HEAD', expiresIn: 60 } }, 'a HEAD URL')
+  t.same((await as('GET', '/api/object-status?key=users/alice/missing.webm')).json(), { key: 'users/alice/missing.webm', status: 404, exists: false })
+  t.same(heads, ['/media/users/alice/a.webm', '/media/users/alice/missing.webm'], 'storage was asked with HEAD')
+})
+
+t.test('the page can load hls.js from node_modules, and play what it fetches into a Media Source', async (t) => {
+  const { app } = await stubSigner(t)
+  const hls = await app.inject({ method: 'GET', url: '/vendor/hls.mjs' })
+  t.equal(hls.statusCode, 200)
+  t.match(hls.headers['content-type'], /^text\/javascript/)
+  t.match(hls.body, /export\s*\{[^}]*\bas default\b/, 'an ES module with a default export')
+  const page = await app.inject({ method: 'GET', url: '/' })
+  t.match(page.headers['content-security-policy'], /media-src http: https: blob:;/, 'blob: media for hls.js\'s MediaSource')
+})
+
 t.test('file names become one safe key segment', async (t) => {
   t.equal(safeFileName('holiday 2026 (final).mp4'), 'holiday 2026 (final).mp4')
   t.equal(safeFileName('Übersicht.pdf'), 'Übersicht.pdf')
@@ -153,9 +227,11 @@ t.test('the sample PDF is well formed: its cross-reference table points at its o
   const startxref = Number(/startxref\n(\d+)\n/.exec(pdf)?.[1])
   t.equal(pdf.slice(startxref, startxref + 4), 'xref')
   const offsets = [...pdf.slice(startxref).matchAll(/^(\d{10}) 00000 n $/gm)].map((m) => Number(m[1]))
-  t.equal(offsets.length, 6)
+  t.equal(offsets.length, 7)
   offsets.forEach((offset, i) => t.equal(pdf.slice(offset, offset + `${i + 1} 0 obj`.length), `${i + 1} 0 obj`, `object ${i + 1}`))
   t.match(pdf, /\(\?ber \\\(tasks\\\)\) Tj/, 'text escaped; non-ASCII replaced')
+  t.match(pdf, /trailer\n<< \/Size 8 \/Root 1 0 R \/Info 7 0 R >>/, 'with a document title for the viewer\'s toolbar')
+  t.match(pdf, /7 0 obj\n<< \/Title \(\?ber \\\(tasks\\\)\) >>/)
   const length = Number(/\/Length (\d+) >>\nstream\n/.exec(pdf)?.[1])
   const stream = /stream\n([\s\S]*?)\nendstream/.exec(pdf)?.[1] ?? ''
   t.equal(stream.length, length, 'the content stream has its declared length')

@@ -27,6 +27,8 @@ export interface MediaStack {
   storageOrigin: string
   corsRules: unknown[]
   signer: FastifyInstance
+  /** The HS256 secret r2-signer trusts: lets a test act as a user against r2-signer directly. */
+  jwtSecret: string
 }
 
 export async function startMediaStack (t: Test, media: Partial<Omit<MediaAppOptions, 'signerUrl' | 'jwtSecret'>> = {}): Promise<MediaStack> {
@@ -66,5 +68,5 @@ export async function startMediaStack (t: Test, media: Partial<Omit<MediaAppOpti
   const appUrl = await app.listen({ host, port: 0 })
 
   const corsRules = await applyCors({ ...storage, bucket }, [appUrl])
-  return { bucket, appUrl, signerUrl, permissionsUrl, storageOrigin: new URL(proxy.endpoint).origin, corsRules, signer }
+  return { bucket, appUrl, signerUrl, permissionsUrl, storageOrigin: new URL(proxy.endpoint).origin, corsRules, signer, jwtSecret }
 }

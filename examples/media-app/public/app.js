@@ -86,7 +86,7 @@ function alertBox (node, kind, text) {
 
 // --- views and sign-in ------------------------------------------------------------------------------
 
-const VIEWS = ['upload', 'media', 'task']
+const VIEWS = ['upload', 'media', 'stream', 'task']
 
 function route () {
   const signedIn = state.user !== null
@@ -102,6 +102,7 @@ function route () {
   document.body.dataset.view = view
   // Leaving the player: stop the sound (the URL keeps being renewed, so it resumes where it was).
   if (view !== 'media' && !player.paused) player.pause()
+  if (view !== 'stream' && !streamPlayer.paused) streamPlayer.pause()
   if (view === 'task' && state.tasks === null) void loadTasks()
 }
 
@@ -111,6 +112,7 @@ function signedIn (user) {
   $('avatar').textContent = user.slice(0, 1).toUpperCase()
   $('key-prefix').textContent = `users/${user}/`
   $('key-input').placeholder = `users/${user}/clip.webm`
+  $('stream-key').placeholder = `users/${user}/streams/teaser/index.m3u8`
   void loadFiles()
   route()
 }
@@ -120,6 +122,7 @@ function signedOut () {
   state.files = []
   state.tasks = null
   stopVideo()
+  stopStream()
   route()
 }
 
@@ -178,8 +181,9 @@ function uploadPanel (file) {
   const ui = {
     progress (loaded) {
       const share = total === 0 ? 1 : Math.min(1, loaded / total)
+      // One number for the bar and its label, so they never disagree.
       const percent = Math.floor(share * 100)
-      $('upload-bar').style.width = `${share * 100}%`
+      $('upload-bar').style.width = `${percent}%`
       $('upload-progress').setAttribute('aria-valuenow', String(percent))
       $('upload-percent').textContent = `${percent} %`
       const seconds = (performance.now() - started) / 1000
@@ -371,8 +375,10 @@ async function loadFiles () {
   renderFiles()
 }
 
+const isPlaylist = (contentType) => /^(application\/vnd\.apple\.mpegurl|application\/x-mpegurl|audio\/mpegurl)\b/i.test(contentType)
+
 function fileIcon (contentType) {
-  if (contentType.startsWith('video/')) return 'video'
+  if (contentType.startsWith('video/') || isPlaylist(contentType)) return 'video'
   if (contentType === 'application/pdf') return 'pdf'
   if (contentType.startsWith('image/')) return 'image'
   return 'file'
@@ -387,18 +393,32 @@ function renderFiles () {
       el('span', { className: 'muted small' }, `${formatBytes(file.size)} · ${file.contentType} · ${new Date(file.uploadedAt).toLocaleTimeString()}`)),
     file.contentType.startsWith('video/')
       ? el('a', { className: 'button small secondary', href: '#media', onclick: () => { void openVideo(file.key, { autoplay: true }) } }, 'Play')
-      : el('button', { type: 'button', className: 'small secondary', onclick: () => void openFile(file.key) }, 'Open')
+      : isPlaylist(file.contentType)
+        ? el('a', { className: 'button small secondary', href: '#stream', onclick: () => { void openStream(file.key) } }, 'Stream')
+        : el('button', { type: 'button', className: 'small secondary', onclick: () => void openFile(file.key) }, 'Open')
   )))
   show($('file-empty'), state.files.length === 0)
 
   const videos = state.files.filter((file) => file.contentType.startsWith('video/'))
-  $('video-list').replaceChildren(...videos.map((file) => el('li', { dataset: { key: file.key }, className: media?.key === file.key ? 'current' : undefined },
+  $('video-list').replaceChildren(...videos.map((file) => el('li', { dataset: { key: file.key } },
     el('button', { type: 'button', className: 'file-row', onclick: () => void openVideo(file.key, { autoplay: true }) },
       el('span', { className: 'file-icon video', 'aria-hidden': 'true' }),
       el('span', { className: 'file-main' },
         el('span', { className: 'file-name' }, file.name),
         el('span', { className: 'muted small' }, formatBytes(file.size)))))))
   show($('video-empty'), videos.length === 0)
+  markSelectedVideo()
+}
+
+/** The sidebar follows the video being shown: its row is highlighted (and scrolled into view), no other. */
+function markSelectedVideo () {
+  const key = selectedVideo
+  for (const row of $('video-list').children) {
+    const current = key !== null && row.dataset.key === key
+    row.classList.toggle('current', current)
+    row.querySelector('.file-row')?.toggleAttribute('aria-current', current)
+    if (current) row.scrollIntoView({ block: 'nearest' })
+  }
 }
 
 async function openFile (key) {
@@ -416,23 +436,32 @@ async function openFile (key) {
 // --- media ------------------------------------------------------------------------------------------
 
 const player = $('player')
-/** The video being shown: { key, url, expiresIn, expiresAtLocal, refreshes, recoveries }. */
+/**
+ * The video being shown: { key, url, expiresIn, expiresAtLocal, refreshes, recoveries, loaded }.
+ * `loaded` turns true once storage served the video: only then does the page call its link valid.
+ */
 let media = null
 let renewTimer = null
+/** The key the person picked last: the sidebar highlights it while it loads and while it plays. */
+let selectedVideo = null
 
 async function openVideo (key, { autoplay = false } = {}) {
   location.hash = '#media'
   show($('media-error'), false)
+  selectedVideo = key
+  markSelectedVideo()
   let signed
   try {
     signed = await api(`/api/media-url?key=${encodeURIComponent(key)}`)
   } catch (error) {
+    if (selectedVideo !== key) return // the person picked another video meanwhile
     stopVideo()
     alertBox($('media-error'), 'error', explain(error))
     $('media-title').textContent = key.split('/').pop()
     return
   }
-  media = { key, refreshes: 0, recoveries: 0 }
+  if (selectedVideo !== key) return
+  media = { key, refreshes: 0, recoveries: 0, loaded: false }
   setVideoUrl(signed)
   player.src = signed.url
   player.dataset.key = key
@@ -441,7 +470,6 @@ async function openVideo (key, { autoplay = false } = {}) {
   player.classList.add('ready')
   $('media-title').textContent = key.split('/').pop()
   $('media-source').textContent = `Streaming from ${new URL(signed.url).host} (storage), not from this app's server`
-  renderFiles()
   if (autoplay) player.play().catch(() => {}) // the browser may want a click first; the controls are there
 }
 
@@ -486,15 +514,40 @@ async function renewVideoUrl () {
   player.src = signed.url
 }
 
-// A link that expired anyway (e.g. the laptop slept through the renewal): renew and carry on, twice at most.
-player.addEventListener('error', () => {
-  if (media === null || media.recoveries >= 2) {
-    if (media !== null) alertBox($('media-error'), 'error', 'The video could not be loaded from storage.')
-    return
+player.addEventListener('loadedmetadata', () => {
+  if (media === null || media.loaded) return
+  media.loaded = true
+  tick()
+})
+
+/**
+ * The player says only "error", not why. Ask the backend what storage holds (a HEAD URL, no bytes):
+ * a missing object is "not found"; a link that expired anyway (e.g. the laptop slept through the
+ * renewal) is renewed and playback carries on, twice at most.
+ */
+player.addEventListener('error', async () => {
+  const current = media
+  if (current === null || !player.getAttribute('src')) return
+  let status
+  try {
+    ({ status } = await api(`/api/object-status?key=${encodeURIComponent(current.key)}`))
+  } catch (error) {
+    status = error.status
   }
-  media.recoveries++
+  if (media !== current) return
+  if (status === 404) return videoFailed(current.key, `Not found: storage holds no object ${current.key}.`)
+  if (status === 403) return videoFailed(current.key, `Access denied to ${current.key}.`)
+  if (current.recoveries >= 2) return videoFailed(current.key, 'The video could not be loaded from storage.')
+  current.recoveries++
   void renewVideoUrl()
 })
+
+/** Nothing to play: no player, no link badge, the reason in words. */
+function videoFailed (key, message) {
+  stopVideo()
+  $('media-title').textContent = key.split('/').pop()
+  alertBox($('media-error'), 'error', message)
+}
 
 function stopVideo () {
   media = null
@@ -507,12 +560,236 @@ function stopVideo () {
   show($('media-badge'), false)
   $('media-title').textContent = 'No video selected'
   $('media-source').textContent = ''
+  selectedVideo = null
+  markSelectedVideo()
 }
 
 $('key-form').addEventListener('submit', (event) => {
   event.preventDefault()
   const key = $('key-input').value.trim()
   if (key) void openVideo(key)
+})
+
+// --- HLS streaming -----------------------------------------------------------------------------------
+//
+// hls.js plays a playlist whose segments are private objects. Its loader (StorageLoader below) reads
+// the playlist through a presigned GET URL, asks the backend for URLs of every key the playlist names
+// in ONE call (r2-signer's batch endpoint behind it), and rewrites the playlist to those URLs. Before a
+// quarter of their lifetime is left, all of them are renewed with one more batch call; a segment is
+// always fetched with the newest URL for its key. Every byte comes straight from storage.
+
+const streamPlayer = $('stream-player')
+/** The stream being shown: { key, hls, urls: Map(key → {url, expiresIn, expiresAtLocal}), keyOf: Map(url → key), batchCalls, renewals, failure, loaded }. */
+let stream = null
+let Hls = null
+
+/** A refusal to explain in words: which keys, and r2-signer's reason. */
+class StreamError extends Error {
+  constructor (message, status) {
+    super(message)
+    this.status = status
+  }
+}
+
+/** The object key a playlist URI names, relative to the playlist's own key (as a browser resolves a path). */
+function keyOfUri (uri, playlistKey) {
+  if (/^[a-z][a-z\d+.-]*:/i.test(uri) || uri.startsWith('//')) {
+    throw new StreamError(`The playlist names ${uri}: only keys relative to the playlist can be signed.`, 400)
+  }
+  const base = new URL(playlistKey.split('/').map(encodeURIComponent).join('/'), 'https://key.invalid/')
+  const resolved = new URL(uri.split(/[?#]/)[0], base)
+  return resolved.pathname.slice(1).split('/').map(decodeURIComponent).join('/')
+}
+
+/** One backend call (one r2-signer batch) for `keys`; remembers the URLs, plans their renewal. */
+async function signStreamKeys (current, keys) {
+  current.batchCalls++
+  streamStats(current)
+  const { items } = await api('/api/hls-urls', { method: 'POST', body: { keys } })
+  const refused = items.filter((item) => item.status !== 200)
+  if (refused.length > 0) {
+    const first = refused[0]
+    const reason = first.problem?.detail || first.problem?.title || `refused (${first.status})`
+    const what = `${refused.length} of the stream's ${items.length} files`
+    throw new StreamError(first.status === 403
+      ? `Access denied: you may not read ${what} (e.g. ${first.key}). ${reason}`
+      : `Could not get links for ${what} (e.g. ${first.key}): ${reason}`, first.status)
+  }
+  const now = Date.now()
+  for (const item of items) {
+    // hls.js keeps asking for the URL the playlist was rewritten to: only that first one needs mapping back.
+    if (!current.urls.has(item.key)) current.keyOf.set(item.url, item.key)
+    current.urls.set(item.key, { url: item.url, expiresIn: item.expiresIn, expiresAtLocal: now + item.expiresIn * 1000 })
+  }
+  planStreamRenewal(current)
+  streamStats(current)
+}
+
+/** Renews every URL of the stream, in one batch call, when a quarter of the shortest lifetime is left. */
+function planStreamRenewal (current) {
+  clearTimeout(current.renewTimer)
+  const lifetimes = [...current.urls.values()]
+  const soonest = Math.min(...lifetimes.map((entry) => entry.expiresAtLocal - entry.expiresIn * RENEW_SHARE * 1000))
+  current.renewTimer = setTimeout(async () => {
+    if (stream !== current) return
+    try {
+      await signStreamKeys(current, [...current.urls.keys()])
+      current.renewals++
+      streamStats(current)
+    } catch (error) {
+      if (stream === current) alertBox($('stream-error'), 'error', `Could not renew the stream's links: ${explain(error)}`)
+    }
+  }, Math.max(0, soonest - Date.now()))
+}
+
+/** Rewrites every URI of a playlist (segments, init segments, variant playlists) to its presigned URL. */
+async function signPlaylist (current, text, playlistKey) {
+  const lines = text.split(/\r?\n/)
+  const keys = new Set()
+  const rewrite = (uri) => {
+    const key = keyOfUri(uri, playlistKey)
+    keys.add(key)
+    return () => current.urls.get(key).url
+  }
+  const rewritten = lines.map((line) => {
+    const trimmed = line.trim()
+    if (trimmed === '') return () => line
+    if (!trimmed.startsWith('#')) return rewrite(trimmed)
+    const uris = [...trimmed.matchAll(/URI="([^"]*)"/g)].map((match) => [match[0], rewrite(match[1])])
+    return () => uris.reduce((out, [attribute, url]) => out.replace(attribute, `URI="${url()}"`), line)
+  })
+  if (keys.size > 0) await signStreamKeys(current, [...keys])
+  return rewritten.map((line) => line()).join('\n')
+}
+
+/** hls.js's loader for playlists and segments: the newest URL for each key; playlists get signed URIs. */
+function storageLoader (current) {
+  return class StorageLoader extends Hls.DefaultConfig.loader {
+    load (context, config, callbacks) {
+      const key = current.keyOf.get(context.url)
+      if (key !== undefined) context.url = current.urls.get(key).url
+      if (context.type !== 'manifest' && context.type !== 'level' && context.type !== 'audioTrack' && context.type !== 'subtitleTrack') {
+        return super.load(context, config, callbacks)
+      }
+      const playlistKey = key ?? current.key
+      const onSuccess = callbacks.onSuccess
+      super.load(context, config, {
+        ...callbacks,
+        onSuccess: (response, stats, loaded, details) => {
+          signPlaylist(current, String(response.data), playlistKey).then((data) => {
+            if (stream === current) onSuccess({ ...response, data }, stats, loaded, details)
+          }, (error) => {
+            current.failure = error
+            if (stream === current) callbacks.onError({ code: error.status ?? 0, text: error.message }, loaded, details, stats)
+          })
+        }
+      })
+    }
+  }
+}
+
+/** A key as its owner thinks of it: without the own users/<name>/ prefix. */
+const streamName = (key) => key.startsWith(`users/${state.user}/`) ? key.slice(`users/${state.user}/`.length) : key
+
+async function openStream (key) {
+  location.hash = '#stream'
+  stopStream()
+  $('stream-key').value = key
+  $('stream-title').textContent = streamName(key)
+  let playlist
+  try {
+    playlist = await api(`/api/media-url?key=${encodeURIComponent(key)}`)
+    Hls ??= (await import('/vendor/hls.mjs')).default
+  } catch (error) {
+    return streamFailed(key, explain(error))
+  }
+  if (!Hls.isSupported()) return streamFailed(key, 'This browser cannot play HLS (no Media Source Extensions).')
+  const current = { key, urls: new Map(), keyOf: new Map(), batchCalls: 0, renewals: 0, failure: null, loaded: false }
+  current.urls.set(key, { url: playlist.url, expiresIn: playlist.expiresIn, expiresAtLocal: Date.now() + playlist.expiresIn * 1000 })
+  current.keyOf.set(playlist.url, key)
+  stream = current
+  const loader = storageLoader(current)
+  // A modest buffer: segments are fetched as playback nears them, with whatever URL is current then.
+  const hls = new Hls({ enableWorker: false, pLoader: loader, fLoader: loader, maxBufferLength: 10, maxMaxBufferLength: 20 })
+  current.hls = hls
+  hls.on(Hls.Events.MANIFEST_PARSED, (_event, data) => {
+    current.segments = data.levels[0]?.details?.fragments?.length
+    streamStats(current)
+  })
+  hls.on(Hls.Events.LEVEL_LOADED, (_event, data) => {
+    current.segments = data.details.fragments.length
+    streamStats(current)
+  })
+  hls.on(Hls.Events.FRAG_CHANGED, (_event, data) => {
+    streamPlayer.dataset.segment = String(data.frag.sn)
+    $('stream-segment').textContent = `${Number(data.frag.sn) + 1} of ${current.segments ?? '…'}`
+  })
+  hls.on(Hls.Events.ERROR, (_event, data) => {
+    if (!data.fatal || stream !== current) return
+    const status = data.response?.code
+    const what = data.details === 'manifestLoadError' ? 'the playlist' : 'a segment'
+    let message = `The stream could not be played (${data.details}).`
+    if (current.failure) message = explain(current.failure)
+    else if (status) message = `Storage answered ${status} for ${what}${status === 404 ? ' (not found)' : ''}.`
+    streamFailed(key, message)
+  })
+  streamPlayer.dataset.key = key
+  streamPlayer.dataset.segment = ''
+  show($('stream-empty'), false)
+  streamPlayer.classList.add('ready')
+  $('stream-source').textContent = `Streaming from ${new URL(playlist.url).host} (storage), not from this app's server`
+  show($('stream-stats'), true)
+  streamStats(current)
+  hls.loadSource(playlist.url)
+  hls.attachMedia(streamPlayer)
+  streamPlayer.play().catch(() => {}) // the browser may want a click first; the controls are there
+}
+
+streamPlayer.addEventListener('loadeddata', () => {
+  if (stream === null) return
+  stream.loaded = true
+  tick()
+})
+
+function streamStats (current) {
+  if (stream !== current) return
+  streamPlayer.dataset.batchCalls = String(current.batchCalls)
+  streamPlayer.dataset.renewals = String(current.renewals)
+  $('stream-segments').textContent = current.segments === undefined ? '…' : String(current.segments)
+  $('stream-batches').textContent = current.renewals > 0 ? `${current.batchCalls} (${current.renewals} renewal${current.renewals > 1 ? 's' : ''})` : String(current.batchCalls)
+  tick()
+}
+
+/** Nothing to play: the reason in words, no player, no link badge. */
+function streamFailed (key, message) {
+  stopStream()
+  $('stream-title').textContent = streamName(key)
+  alertBox($('stream-error'), 'error', message)
+}
+
+function stopStream () {
+  if (stream !== null) {
+    clearTimeout(stream.renewTimer)
+    stream.hls?.destroy()
+  }
+  stream = null
+  streamPlayer.removeAttribute('src')
+  streamPlayer.load()
+  streamPlayer.classList.remove('ready')
+  delete streamPlayer.dataset.key
+  show($('stream-empty'), true)
+  show($('stream-badge'), false)
+  show($('stream-error'), false)
+  show($('stream-stats'), false)
+  $('stream-segment').textContent = '–'
+  $('stream-title').textContent = 'No stream selected'
+  $('stream-source').textContent = ''
+}
+
+$('stream-form').addEventListener('submit', (event) => {
+  event.preventDefault()
+  const key = $('stream-key').value.trim()
+  if (key) void openStream(key)
 })
 
 // --- tasks ------------------------------------------------------------------------------------------
@@ -542,6 +819,7 @@ async function openTask (taskId) {
     details = await api(`/api/v1/tasks/${encodeURIComponent(taskId)}`)
   } catch (error) {
     show($('task-card'), false)
+    show($('task-preview-card'), false)
     show($('task-placeholder'), true)
     $('task-placeholder').replaceChildren(el('p', { className: 'alert error' }, explain(error)))
     return
@@ -555,11 +833,14 @@ async function openTask (taskId) {
   link.classList.remove('expired')
   link.removeAttribute('aria-disabled')
   link.textContent = 'Open description (PDF)'
-  $('task-preview').src = details.descriptionPdfUrl
+  // Chrome's viewer: no thumbnail pane, the page fitted to the frame's width (a fragment is not sent, nor signed).
+  $('task-preview').src = `${details.descriptionPdfUrl}#navpanes=0&view=FitH`
   show($('task-renew'), false)
   show($('task-card'), true)
+  show($('task-preview-card'), true)
   show($('task-placeholder'), false)
   $('task-card').dataset.state = 'fresh'
+  $('task-layout').dataset.state = 'fresh'
   tick()
 }
 
@@ -569,12 +850,22 @@ $('task-renew').addEventListener('click', () => { if (task) void openTask(task.t
 
 function tick () {
   const now = Date.now()
-  if (media !== null) {
+  // The badge vouches for the link only once storage has served the video through it.
+  show($('media-badge'), media !== null && media.loaded)
+  if (media !== null && media.loaded) {
     const left = media.expiresAtLocal - now
     const badge = $('media-badge')
     badge.textContent = `Link valid ${formatDuration(left)}${media.refreshes > 0 ? ` · renewed ${media.refreshes}×` : ''}`
     badge.className = `badge ${left < media.expiresIn * 1000 * RENEW_SHARE ? 'warning' : 'success'}`
     show(badge, true)
+  }
+  show($('stream-badge'), stream !== null && stream.loaded)
+  if (stream !== null && stream.loaded) {
+    const soonest = [...stream.urls.values()].reduce((a, b) => a.expiresAtLocal <= b.expiresAtLocal ? a : b)
+    const left = soonest.expiresAtLocal - now
+    const badge = $('stream-badge')
+    badge.textContent = `Links valid ${formatDuration(left)}${stream.renewals > 0 ? ` · renewed ${stream.renewals}×` : ''}`
+    badge.className = `badge ${left < soonest.expiresIn * 1000 * RENEW_SHARE ? 'warning' : 'success'}`
   }
   if (task !== null) {
     const left = task.expiresAtLocal - now
@@ -585,6 +876,7 @@ function tick () {
     } else if ($('task-card').dataset.state !== 'expired') {
       // The URL now gets 403 from storage: say so instead of offering a dead link.
       $('task-card').dataset.state = 'expired'
+      $('task-layout').dataset.state = 'expired'
       const link = $('task-pdf')
       link.removeAttribute('href')
       link.setAttribute('aria-disabled', 'true')
