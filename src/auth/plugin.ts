@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import fastifyJwt, { type FastifyJWTOptions } from '@fastify/jwt'
-import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto'
+import { createPublicKey, type KeyObject, type webcrypto } from 'node:crypto'
 import buildGetJwks from 'get-jwks'
 import { Agent } from 'undici'
 import type { FastifyRequest } from 'fastify'
@@ -117,13 +117,13 @@ function jwksKeyResolver (jwksUrl: URL) {
   })
   // get-jwks hands out the same object for a cached key: convert each one once (an EC key takes
   // ≈130 µs, which every request would pay before the verified-token cache is even consulted).
-  const pems = new WeakMap<JsonWebKey, string>()
+  const pems = new WeakMap<webcrypto.JsonWebKey, string>()
   return async (_request: FastifyRequest, token: { header: { kid?: string, alg?: string } }): Promise<string> => {
     const { kid, alg } = token.header
     if (typeof kid !== 'string' || typeof alg !== 'string') throw invalidToken('The token header has no kid or alg.')
-    let jwk: JsonWebKey
+    let jwk: webcrypto.JsonWebKey
     try {
-      jwk = await getJwks.getJwk({ domain: jwksUrl.origin, kid, alg }) as JsonWebKey
+      jwk = await getJwks.getJwk({ domain: jwksUrl.origin, kid, alg }) as webcrypto.JsonWebKey
     } catch (error) {
       if ((error as { code?: string }).code === 'JWK_NOT_FOUND') throw invalidToken('The token was signed by an unknown key.')
       throw new HttpProblem('TOKEN_KEYS_UNAVAILABLE', 'The token signing keys could not be fetched.', { 'retry-after': '5' })
