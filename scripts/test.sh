@@ -57,5 +57,5 @@ node_bin="$(scripts/use-node.sh)"
 export PATH="$node_bin:$PATH"
 say "running on Node $(node --version), npm $(npm --version)"
 
-npm ci --no-audit --no-fund >&2
+npm ci --no-audit --no-fund --no-update-notifier >&2
 exec npm test ${1+-- "$@"}

@@ -310,6 +310,7 @@ t.test('replaying the build, then starting the production server from the runtim
   const healthz = await fetch(`${address}/healthz`)
   t.equal(healthz.status, 200, 'GET /healthz → 200')
   t.same(await healthz.json(), { status: 'ok' })
+  t.equal(server.stderr(), '', 'nothing on stderr: no runtime warning at start (the AWS SDK warns on an unsupported Node)')
   const readyz = await fetch(`${address}/readyz`)
   t.same({ status: readyz.status, body: await readyz.json() }, { status: 200, body: { status: 'ready', checks: { storage: 'ok', permissions: 'ok', clock: 'ok' } } }, 'GET /readyz → 200 against the real storage')
   const signed = await fetch(`${address}/v1/download-urls`, { method: 'POST', headers: { 'content-type': 'application/json', ...bearer(tokenFor('alice')) }, body: '{"key":"a.txt"}' })
