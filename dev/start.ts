@@ -2,7 +2,7 @@
  * `npm run dev`: r2-signer on embedded defaults, with no account or external service.
  * Starts an in-memory S3-compatible store (seeded with public/hello.txt), the
  * reference permission service, and r2-signer itself, then prints a sample token
- * and curl commands that obtain a URL and use it. Any variable from the README
+ * and curl commands that obtain a URL and use it. Any variable from docs/configuration.md
  * set in the environment overrides the default here. A bad or taken port, or an
  * invalid variable, stops it with one line naming the variable to change.
  */

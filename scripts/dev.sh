@@ -4,7 +4,7 @@
 #  1. runs on Node .nvmrc's major, installing it from the npm registry when the machine's is older
 #     (scripts/use-node.sh);
 #  2. npm ci when node_modules is missing or older than package-lock.json;
-#  3. npm run dev (its variables: README, "Two commands").
+#  3. npm run dev (its variables: docs/configuration.md, "Dev mode").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -94,7 +94,7 @@ function jwtPluginOptions (config: JwtConfig, jwksKeys: JwksKeys | undefined): F
     ...(config.issuer !== undefined && { allowedIss: config.issuer }),
     ...(config.audience !== undefined && { allowedAud: config.audience }),
     // fast-jwt's verified-token cache (LRU, keyed by the token's SHA-2 hash): a repeat skips the
-    // signature check (README "Performance" has the figures). An entry never outlives the token's
+    // signature check (docs/performance.md has the figures). An entry never outlives the token's
     // exp (or nbf before it); failures are not cached (errorCacheTTL stays fast-jwt's default, -1, since
     // verify is given).
     ...(config.cacheMaxEntries > 0 && { cache: config.cacheMaxEntries, cacheTTL: JWT_CACHE_TTL_MS })
