@@ -61,19 +61,19 @@ function toProblem (error: FastifyError, maxTtlSeconds: number): HttpProblem {
 /**
  * Names the offending field and says in words what is wrong with it (./validation-words.ts).
  * A schema may carry its own problem code (`errorCode`) since clients branch on it: INVALID_KEY
- * says which key rule failed; INVALID_EXPIRES_IN states the configured limit
- * (SIGNED_URL_MAX_TTL_SECONDS, not the schema's 7-day bound); a value of the wrong JSON type
- * stays INVALID_REQUEST.
+ * says which key rule failed (a key of the wrong JSON type is INVALID_REQUEST); INVALID_EXPIRES_IN
+ * states the configured limit (SIGNED_URL_MAX_TTL_SECONDS, not the schema's 7-day bound).
  */
 function validationProblem (issues: ValidationIssue[], context: string, maxTtlSeconds: number): HttpProblem {
   const issue = issues[0] as ValidationIssue
   const field = issue.instancePath.replace(/^\//, '').replaceAll('/', '.')
   const where = field === '' ? context : `${context}.${field}`
   const code = issue.parentSchema?.[ERROR_CODE_KEYWORD] as ProblemCode | undefined
-  if (code !== undefined && issue.keyword !== 'type') {
-    if (code === 'INVALID_KEY' && typeof issue.data === 'string') {
-      return new HttpProblem(code, `${where} ${objectKeyFault(issue.data) ?? 'is not a valid object key'}: ${OBJECT_KEY_RULES}.`)
-    }
+  // A key that is not even a string is no key at all: INVALID_REQUEST, like any other wrong JSON type.
+  if (code === 'INVALID_KEY' && typeof issue.data === 'string') {
+    return new HttpProblem(code, `${where} ${objectKeyFault(issue.data) ?? 'is not a valid object key'}: ${OBJECT_KEY_RULES}.`)
+  }
+  if (code !== undefined && code !== 'INVALID_KEY') {
     if (code === 'INVALID_EXPIRES_IN' && issue.keyword === 'maximum') {
       return new HttpProblem(code, `${where} must be at most ${maxTtlSeconds} seconds (SIGNED_URL_MAX_TTL_SECONDS).`)
     }
