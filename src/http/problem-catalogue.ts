@@ -32,7 +32,7 @@ export const PROBLEMS = {
   INVALID_REQUEST: {
     status: 400,
     title: 'Invalid request',
-    when: 'the body is not valid JSON or does not match the schema (unknown fields included)',
+    when: 'the body is not valid JSON, has a `__proto__` or `constructor.prototype` key, or does not match the schema (unknown fields included)',
     detail: 'body is missing the required property "key".'
   },
   INVALID_KEY: {

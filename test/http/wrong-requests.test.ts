@@ -203,3 +203,8 @@ t.test('a token is still required for a well-formed request to a known route', a
   t.ok(bearer(tokenFor('alice')).authorization.startsWith('Bearer '), 'the helper token is a bearer token')
   await answerOf(res).catch(() => undefined)
 })
+
+t.test('a file name that breaks its rules says them', async (t) => {
+  const body = await expectProblem(t, await postAsAlice(app, '/v1/download-urls', { key: 'a', filename: 'a/b.pdf' }), 400, 'INVALID_REQUEST')
+  t.equal(body.detail, 'body.filename must be a file name: well-formed Unicode without control characters, "/" or "\\".')
+})
