@@ -1,3 +1,4 @@
+import { maxHeaderSize } from 'node:http'
 import { OBJECT_KEY_RULES } from '../schemas/object-key.js'
 import { MIN_PART_SIZE } from '../storage/part-size.js'
 
@@ -27,6 +28,9 @@ export interface ProblemEntry {
 
 /** Seconds a caller should wait before retrying after a dependency (permission service, storage) failed. */
 const RETRY_AFTER_SECONDS = '2'
+
+/** Node's HTTP parser refuses larger request headers (`--max-http-header-size`; 16 KiB by default) before Fastify sees them. */
+const HEADER_LIMIT = maxHeaderSize % 1024 === 0 ? `${maxHeaderSize / 1024} KiB` : `${maxHeaderSize} bytes`
 
 export const PROBLEMS = {
   INVALID_REQUEST: {
@@ -121,8 +125,8 @@ export const PROBLEMS = {
   REQUEST_HEADER_FIELDS_TOO_LARGE: {
     status: 431,
     title: 'Request header fields too large',
-    when: 'the request headers are larger than the server accepts (16 KiB in all; e.g. an oversized Authorization token); the connection is closed',
-    detail: 'The request headers are larger than 16 KiB in all; send a smaller token or fewer headers.',
+    when: `the request headers are larger than the server accepts (Node's limit, ${HEADER_LIMIT} in all; e.g. an oversized Authorization token); the connection is closed`,
+    detail: `The request headers are larger than ${HEADER_LIMIT} in all; send a smaller token or fewer headers.`,
     fixed: true
   },
   INTERNAL_ERROR: {
