@@ -12,6 +12,9 @@ import errorHandling from './http/error-handler.js'
 import requestLogging, { requestIdOptions } from './http/request-logging.js'
 import connectionDraining from './http/connection-draining.js'
 import slowClients from './http/slow-clients.js'
+import corsPlugin from './http/cors.js'
+import jsonBody from './http/json-body.js'
+import { clientErrorHandler } from './http/client-errors.js'
 import { ajvOptions } from './http/ajv.js'
 import { loggerOptions } from './logging.js'
 import openapiPlugin from './openapi/plugin.js'
@@ -52,12 +55,15 @@ export async function buildApp ({ env, logStream, now, storageSelfTest }: BuildA
     bodyLimit: BODY_LIMIT_BYTES,
     ajv: ajvOptions,
     return503OnClosing: true,
+    // Errors Node's HTTP parser answers before Fastify sees a request (headers over Node's limit: 431).
+    clientErrorHandler,
     // The router refuses longer path parameters (414; default limit 100). R2's multipart upload IDs run
     // to hundreds of characters; IDs over the schema's limit but under this one get a precise 400.
     routerOptions: { maxParamLength: 4 * UPLOAD_ID_MAX_LENGTH }
   })
   // Only JSON bodies: Fastify's built-in text/plain parser would turn a 415 into a confusing 400.
   app.removeContentTypeParser('text/plain')
+  await app.register(jsonBody)
 
   await app.register(configPlugin, { env })
   // Before the plugins it instruments (permissions, signing) and before any route.
@@ -68,6 +74,8 @@ export async function buildApp ({ env, logStream, now, storageSelfTest }: BuildA
   await app.register(permissionsPlugin)
   await app.register(connectionDraining)
   await app.register(slowClients)
+  // Before the routes, at the root: preflights are answered before the /v1 token check.
+  await app.register(corsPlugin)
   await app.register(signingPlugin)
   await app.register(multipartPlugin)
   // Before the routes: it gates (and documents) those with config.writesObjects.

@@ -95,6 +95,10 @@ export const EnvSchema = Type.Object({
   RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: Type.Integer({ minimum: 1, maximum: 1_000_000_000, default: 120 }),
   /** With Redis unavailable, answer from the last known revocations instead of refusing (503). */
   REVOCATION_FAIL_OPEN: Type.Boolean({ default: false }),
+  /** Web origins (scheme://host[:port], comma-separated) whose pages may call r2-signer directly. Unset: no CORS headers at all. */
+  CORS_ORIGINS: Type.Optional(Type.String()),
+  /** How long a browser may cache a CORS preflight answer. */
+  CORS_MAX_AGE_SECONDS: Type.Integer({ minimum: 0, maximum: 86_400, default: 600 }),
   /** Behind a proxy (Fly): the client address comes from Fly-Client-IP / X-Forwarded-For. */
   TRUST_PROXY: Type.Boolean({ default: false }),
 

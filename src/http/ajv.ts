@@ -10,11 +10,22 @@ type AjvPlugin = NonNullable<NonNullable<Extract<FastifyServerOptions['ajv'], { 
  */
 export const ERROR_CODE_KEYWORD = 'errorCode'
 
-/** Adds the custom string formats the route schemas use, and the errorCode annotation. */
+/**
+ * Schema annotation saying in words what a `pattern` or `format` asks for
+ * (`mustBe: 'a base64 MD5: 22 characters then "=="'`), so that a failure never quotes a
+ * regular expression; read by the error handler, left out of the OpenAPI document.
+ */
+export const MUST_BE_KEYWORD = 'mustBe'
+
+/** The annotations the error handler reads and the OpenAPI document leaves out. */
+export const ANNOTATION_KEYWORDS: readonly string[] = [ERROR_CODE_KEYWORD, MUST_BE_KEYWORD]
+
+/** Adds the custom string formats the route schemas use, and the errorCode and mustBe annotations. */
 const registerFormats = ((ajv: { addFormat: (name: string, format: object) => unknown, addKeyword: (definition: object) => unknown }) => {
   ajv.addFormat('object-key', { type: 'string', validate: isValidObjectKey })
   ajv.addFormat('filename', { type: 'string', validate: isValidFilename })
   ajv.addKeyword({ keyword: ERROR_CODE_KEYWORD, schemaType: 'string' })
+  ajv.addKeyword({ keyword: MUST_BE_KEYWORD, schemaType: 'string' })
   return ajv
 }) as unknown as AjvPlugin
 

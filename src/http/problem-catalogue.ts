@@ -1,3 +1,4 @@
+import { maxHeaderSize } from 'node:http'
 import { OBJECT_KEY_RULES } from '../schemas/object-key.js'
 import { MIN_PART_SIZE } from '../storage/part-size.js'
 
@@ -28,25 +29,27 @@ export interface ProblemEntry {
 /** Seconds a caller should wait before retrying after a dependency (permission service, storage) failed. */
 const RETRY_AFTER_SECONDS = '2'
 
+/** Node's HTTP parser refuses larger request headers (`--max-http-header-size`; 16 KiB by default) before Fastify sees them. */
+const HEADER_LIMIT = maxHeaderSize % 1024 === 0 ? `${maxHeaderSize / 1024} KiB` : `${maxHeaderSize} bytes`
+
 export const PROBLEMS = {
   INVALID_REQUEST: {
     status: 400,
     title: 'Invalid request',
-    when: 'the body is not valid JSON or does not match the schema (unknown fields included)',
-    detail: 'body must have required property \'key\'.'
+    when: 'the body is not valid JSON, has a `__proto__` or `constructor.prototype` key, or does not match the schema (unknown fields included)',
+    detail: 'body is missing the required property "key".'
   },
   INVALID_KEY: {
     status: 400,
     title: 'Invalid object key',
-    when: 'the key breaks the object key rules',
-    detail: `Invalid key: ${OBJECT_KEY_RULES}.`,
-    fixed: true
+    when: 'the key breaks the object key rules (the detail says which)',
+    detail: `body.key starts with "/": ${OBJECT_KEY_RULES}.`
   },
   INVALID_EXPIRES_IN: {
     status: 400,
     title: 'Invalid expiresIn',
     when: '`expiresIn` is outside 1..SIGNED_URL_MAX_TTL_SECONDS',
-    detail: 'expiresIn must be at most 3600 seconds.'
+    detail: 'body.expiresIn must be at most 3600 seconds (SIGNED_URL_MAX_TTL_SECONDS).'
   },
   INVALID_PART_SIZE: {
     status: 400,
@@ -99,12 +102,11 @@ export const PROBLEMS = {
     detail: 'No multipart upload with this uploadId exists for this bucket and key: it was completed or aborted, expired, or never existed.',
     fixed: true
   },
-  // Documented in the Problem schema's code list, not answered yet: Fastify answers 404 NOT_FOUND for a known path with another method.
   METHOD_NOT_ALLOWED: {
     status: 405,
     title: 'Method not allowed',
-    when: 'the method is not allowed on this route',
-    detail: 'Method not allowed.'
+    when: 'the path exists but not with this method (the Allow header lists the methods it has)',
+    detail: 'GET is not allowed on /v1/download-urls; use POST.'
   },
   PAYLOAD_TOO_LARGE: {
     status: 413,
@@ -118,6 +120,13 @@ export const PROBLEMS = {
     title: 'Unsupported media type',
     when: 'the body is not `application/json`',
     detail: 'Send the request body as application/json.',
+    fixed: true
+  },
+  REQUEST_HEADER_FIELDS_TOO_LARGE: {
+    status: 431,
+    title: 'Request header fields too large',
+    when: `the request headers are larger than the server accepts (Node's limit, ${HEADER_LIMIT} in all; e.g. an oversized Authorization token); the connection is closed`,
+    detail: `The request headers are larger than ${HEADER_LIMIT} in all; send a smaller token or fewer headers.`,
     fixed: true
   },
   INTERNAL_ERROR: {
@@ -209,6 +218,7 @@ export const PROBLEM_STATUSES: Record<number, { reason: string, headers?: Record
   405: { reason: 'Method not allowed' },
   413: { reason: 'Payload too large' },
   415: { reason: 'Unsupported media type' },
+  431: { reason: 'Request header fields too large' },
   500: { reason: 'Internal server error' },
   502: { reason: 'Bad gateway' },
   503: {

@@ -10,7 +10,7 @@ export const UploadUrlRequest = Type.Object({
   expiresIn: Type.Optional(ExpiresIn),
   contentType: MediaTypeFor('Content-Type of the object; signed, so the upload must send exactly this type.'),
   contentLength: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_SINGLE_PUT_BYTES, description: 'Exact size in bytes; signed, so storage rejects another size. At most 5 GiB (R2: 5 GiB - 5 MiB): larger files need a multipart upload.', examples: [1048576] })),
-  contentMd5: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9+/]{22}==$', description: 'Base64 MD5 of the body (RFC 1864); signed, and storage rejects a body that does not match.', examples: ['1B2M2Y8AsgTpgAmY7PhCfg=='] }))
+  contentMd5: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9+/]{22}==$', mustBe: 'a base64 MD5: 22 base64 characters followed by "=="', description: 'Base64 MD5 of the body (RFC 1864); signed, and storage rejects a body that does not match.', examples: ['1B2M2Y8AsgTpgAmY7PhCfg=='] }))
 }, {
   $id: 'UploadUrlRequest',
   additionalProperties: false,
