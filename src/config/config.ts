@@ -30,6 +30,8 @@ export interface Config {
   revocations: { failOpen: boolean }
   /** Client address from Fly-Client-IP / X-Forwarded-For (set by a trusted proxy) rather than the socket. */
   trustProxy: boolean
+  /** The admin API (revocations): served only when a token is set. */
+  admin: { token?: string }
 }
 
 export interface StorageConfig {
@@ -210,7 +212,8 @@ export function deriveConfig (env: Env): Config {
     redis: env.REDIS_URL === undefined ? undefined : { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX },
     rateLimits: { urlsPerMinute: env.RATE_LIMIT_URLS_PER_MINUTE, unauthenticatedPerMinute: env.RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE },
     revocations: { failOpen: env.REVOCATION_FAIL_OPEN },
-    trustProxy: env.TRUST_PROXY
+    trustProxy: env.TRUST_PROXY,
+    admin: { token: env.ADMIN_TOKEN }
   }
 }
 
