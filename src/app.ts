@@ -22,6 +22,7 @@ import readinessPlugin from './readiness/plugin.js'
 import readinessRoutes from './routes/readiness.js'
 import metricsRoutes from './routes/metrics.js'
 import v1Routes from './routes/v1/index.js'
+import adminRoutes from './routes/admin/index.js'
 
 export interface BuildAppOptions {
   /** Where configuration comes from; the server passes process.env, tests pass their own. */
@@ -86,5 +87,7 @@ export async function buildApp ({ env, logStream, now, storageSelfTest, rateLimi
   await app.register(readinessRoutes)
   await app.register(metricsRoutes)
   await app.register(v1Routes, { prefix: '/v1' })
+  // Only with ADMIN_TOKEN: without it the admin paths do not exist (404).
+  if (app.config.admin.token !== undefined) await app.register(adminRoutes, { prefix: '/admin/v1' })
   return app
 }

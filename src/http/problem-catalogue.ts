@@ -105,6 +105,13 @@ export const PROBLEMS = {
     detail: 'No multipart upload with this uploadId exists for this bucket and key: it was completed or aborted, expired, or never existed.',
     fixed: true
   },
+  REVOCATION_NOT_FOUND: {
+    status: 404,
+    title: 'Revocation not found',
+    when: 'no revocation in force has this id (never made, already lifted, or expired)',
+    detail: 'No revocation in force has this id: it was never made, was lifted, or expired.',
+    fixed: true
+  },
   // Documented in the Problem schema's code list, not answered yet: Fastify answers 404 NOT_FOUND for a known path with another method.
   METHOD_NOT_ALLOWED: {
     status: 405,
