@@ -60,9 +60,8 @@ export default fp<SharedStatePluginOptions>(async function sharedStatePlugin (ap
   app.decorate('sharedState', state)
   app.addHook('onClose', async () => { await state.close() })
 
-  if (state.kind === 'memory') {
-    app.log.warn('revocations are kept in memory: they are lost on restart and not seen by other instances (set REDIS_URL to share them)')
-  } else {
+  // Without Redis, createSharedState has said at startup that revocations and limits live in memory.
+  if (state.kind === 'redis') {
     app.addHook('onReady', async () => {
       if (!await state.revocations.whenAvailable(FIRST_SYNC_WAIT_MS)) {
         app.log.warn('revocations not synchronised with Redis yet: URL requests are refused (503) until they are, unless REVOCATION_FAIL_OPEN=true')

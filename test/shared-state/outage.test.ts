@@ -101,7 +101,7 @@ t.test('Redis stopped under steady load: no 500, rate limits open, revocations 5
 
 t.test('without REDIS_URL: in memory, said at startup; the admin API and limits work in this instance', async (t) => {
   const app = await build(t, { env: { RATE_LIMIT_URLS_PER_MINUTE: '2', ADMIN_TOKEN: 'memory-admin-token-0123456789abcdef0123' } })
-  t.ok(app.logs.some((line) => typeof line.msg === 'string' && /revocations are kept in memory/.test(line.msg as string)), 'startup log says revocations live in memory')
+  t.ok(app.logs.some((line) => typeof line.msg === 'string' && /revocations are kept in memory, for this instance only/.test(line.msg)), 'startup log says revocations live in memory')
   const readyz = await (await fetch(app.url + '/readyz')).json() as { sharedState: unknown }
   t.same(readyz.sharedState, { kind: 'memory', revocations: 'in-sync', rateLimits: 'enforced' })
   t.equal((await download(app, 'ivy')).status, 200)
