@@ -11,6 +11,8 @@
  *  - cached:   POST /v1/download-urls, 16 users × 8 keys, the stub answers `private, max-age=300`
  *              (after warm-up every decision comes from the cache)
  *  - uncached: POST /v1/download-urls with a key never seen before, the stub answers `no-store`
+ *  - cached-redis: as cached, on a second app instance with REDIS_URL (a local redis-server started
+ *    for the run): rate limits, revocations and shared decisions through Redis
  *              (one permission call per request)
  * then the signer alone vs the SDK's getSignedUrl, in-process (bench/signer-measure.ts).
  *
@@ -20,7 +22,7 @@
  *
  * Knobs (environment): BENCH_DURATION (s per measurement, 5), BENCH_ROUNDS (3), BENCH_WARMUP
  * (s, 2), BENCH_CONNECTIONS (100), BENCH_PIPELINING (1), BENCH_JWT (ES256 | RS256 | EdDSA |
- * HS256; ES256), BENCH_PHASES (hello,cached,uncached), BENCH_SIGNER_ROUNDS (9), BENCH_SIGNER_MS
+ * HS256; ES256), BENCH_PHASES (hello,cached,uncached,cached-redis), BENCH_SIGNER_ROUNDS (9), BENCH_SIGNER_MS
  * (300), BENCH_APP_ENV (JSON merged into the app's environment), BENCH_NODE_ARGS (node flags for
  * the servers, e.g. --max-semi-space-size=8), BENCH_CPU_PROF=1 (after the
  * rounds, one more run of each phase with the server under V8's sampling profiler: profiles in
@@ -40,6 +42,7 @@ import { buildBenchServer } from './build.js'
 import type { LoadJob, LoadResult } from './load.js'
 import { summariseProfile, type ProfileSummary } from './profile-summary.js'
 import { measureSigner, median, type SignerResult } from './signer-measure.js'
+import { startRedis, stopRedis } from '../test/storage/redis.js'
 
 const env = process.env
 const num = (name: string, fallback: number): number => {
@@ -56,7 +59,7 @@ const ALG = (env.BENCH_JWT ?? 'ES256') as 'ES256' | 'RS256' | 'EdDSA' | 'HS256'
 const SIGNER_ROUNDS = Math.round(num('BENCH_SIGNER_ROUNDS', 9))
 const SIGNER_MS = num('BENCH_SIGNER_MS', 300)
 const CPU_PROF = env.BENCH_CPU_PROF === '1'
-const ALL_PHASES = ['hello', 'cached', 'uncached'] as const
+const ALL_PHASES = ['hello', 'cached', 'uncached', 'cached-redis'] as const
 type Phase = (typeof ALL_PHASES)[number]
 const PHASES = (env.BENCH_PHASES ?? ALL_PHASES.join(',')).split(',').map((p) => p.trim()) as Phase[]
 if (PHASES.some((p) => !ALL_PHASES.includes(p))) throw new Error(`BENCH_PHASES: one or more of ${ALL_PHASES.join(', ')}`)
@@ -134,15 +137,15 @@ function once<T> (child: ChildProcess, predicate: (message: T) => boolean): Prom
   })
 }
 
-interface Server { role: 'app' | 'hello', child: ChildProcess, address: string, logFile: string }
+interface Server { role: 'app' | 'hello' | 'app-redis', child: ChildProcess, address: string, logFile: string }
 
-async function startServer (role: Server['role']): Promise<Server> {
+async function startServer (role: Server['role'], appEnv: Record<string, string> = {}): Promise<Server> {
   const logFile = join(logDir, `${role}.log`)
   const child = fork(serverScript, [], {
     execArgv: (env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
     env: {
       ...env,
-      BENCH_ROLE: role,
+      BENCH_ROLE: role === 'hello' ? 'hello' : 'app',
       BENCH_LOG_FILE: logFile,
       BENCH_APP_ENV: JSON.stringify({
         S3_ENDPOINT: 'https://0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com',
@@ -150,7 +153,11 @@ async function startServer (role: Server['role']): Promise<Server> {
         S3_SECRET_ACCESS_KEY: 'f'.repeat(64),
         S3_BUCKET: 'media',
         PERMISSIONS_URL: permissionsUrl,
+        // The limiter runs on every request (locally, or through Redis), but never refuses: 16 users
+        // at tens of thousands of requests per second would be over any real limit.
+        RATE_LIMIT_URLS_PER_MINUTE: '1000000000',
         ...jwtEnv,
+        ...appEnv,
         ...JSON.parse(env.BENCH_APP_ENV ?? '{}') as Record<string, string>
       })
     },
@@ -190,9 +197,11 @@ async function load (job: LoadJob): Promise<LoadResult> {
 
 // --- phases ---------------------------------------------------------------------------------
 
-const [hello, app] = await Promise.all([
+const redis = PHASES.includes('cached-redis') ? await startRedis() : undefined
+const [hello, app, appRedis] = await Promise.all([
   PHASES.includes('hello') ? startServer('hello') : undefined,
-  PHASES.some((p) => p !== 'hello') ? startServer('app') : undefined
+  PHASES.some((p) => p === 'cached' || p === 'uncached') ? startServer('app') : undefined,
+  redis !== undefined ? startServer('app-redis', { REDIS_URL: redis.url, REDIS_KEY_PREFIX: `bench-${runId}:` }) : undefined
 ])
 
 const json = { 'content-type': 'application/json' }
@@ -210,6 +219,8 @@ function jobFor (phase: Phase, durationSeconds: number): { server: Server, job: 
       return { server: hello as Server, job: { ...base, url: (hello as Server).address, requests: [{ method: 'GET', path: '/hello' }] } }
     case 'cached':
       return { server: app as Server, job: { ...base, url: (app as Server).address, requests: cachedRequests } }
+    case 'cached-redis':
+      return { server: appRedis as Server, job: { ...base, url: (appRedis as Server).address, requests: cachedRequests } }
     case 'uncached':
       return {
         server: app as Server,
@@ -251,7 +262,7 @@ async function measure (phase: Phase, round: number, durationSeconds: number): P
     permissionCallsPerRequest: (permissionCalls - callsBefore) / Math.max(1, result.total)
   }
   const flag = m.non2xx + m.errors + m.timeouts > 0 ? `  !! non2xx=${m.non2xx} errors=${m.errors} timeouts=${m.timeouts}` : ''
-  console.log(`  ${round === -1 ? 'warm-up ' : round === -2 ? 'profiled' : `round ${round + 1} `} ${phase.padEnd(9)} ${fmt(m.requestsPerSecond).padStart(7)} req/s  p50 ${m.latencyMs.p50} ms  p99 ${m.latencyMs.p99} ms  rss ${mb(m.peakRssBytes)} MB (heap ${m.memoryAtPeakMb.heapTotal}${m.memoryAtPeakMb.retainedHeap === undefined ? '' : `, ${m.memoryAtPeakMb.retainedHeap} after GC`}) cpu ${m.serverCpuMicrosPerRequest.toFixed(0)} µs/req  checks/req ${m.permissionCallsPerRequest.toFixed(3)}${flag}`)
+  console.log(`  ${round === -1 ? 'warm-up ' : round === -2 ? 'profiled' : `round ${round + 1} `} ${phase.padEnd(12)} ${fmt(m.requestsPerSecond).padStart(7)} req/s  p50 ${m.latencyMs.p50} ms  p99 ${m.latencyMs.p99} ms  rss ${mb(m.peakRssBytes)} MB (heap ${m.memoryAtPeakMb.heapTotal}${m.memoryAtPeakMb.retainedHeap === undefined ? '' : `, ${m.memoryAtPeakMb.retainedHeap} after GC`}) cpu ${m.serverCpuMicrosPerRequest.toFixed(0)} µs/req  checks/req ${m.permissionCallsPerRequest.toFixed(3)}${flag}`)
   return m
 }
 
@@ -288,11 +299,12 @@ if (CPU_PROF) {
 
 const processMaxRss: Record<string, number> = {}
 const logBytes: Record<string, number> = {}
-for (const server of [hello, app]) {
+for (const server of [hello, app, appRedis]) {
   if (server === undefined) continue
   processMaxRss[server.role] = await stopServer(server)
   logBytes[server.role] = statSync(server.logFile).size
 }
+if (redis !== undefined) await stopRedis(redis)
 loader.kill()
 await new Promise<void>((resolve) => stub.close(() => resolve()))
 rmSync(logDir, { recursive: true, force: true })
@@ -345,6 +357,7 @@ const checks: Array<{ target: string, value: number | undefined, pass: boolean |
 const check = (target: string, value: number | undefined, pass: (v: number) => boolean) =>
   checks.push({ target, value, pass: value === undefined ? undefined : pass(value) })
 check(`cached ≥ ${TARGETS.cachedRatio}× hello`, summary.cached?.ratioToHello, (v) => v >= TARGETS.cachedRatio)
+check(`cached with Redis ≥ ${TARGETS.cachedRatio}× hello`, summary['cached-redis']?.ratioToHello, (v) => v >= TARGETS.cachedRatio)
 check(`uncached ≥ ${TARGETS.uncachedRatio}× hello`, summary.uncached?.ratioToHello, (v) => v >= TARGETS.uncachedRatio)
 check(`signer ≥ ${TARGETS.signerRatio}× getSignedUrl`, signer.ratio, (v) => v >= TARGETS.signerRatio)
 check(`cached p99 < ${TARGETS.p99Ms} ms (worst round)`, summary.cached?.worstP99Ms, (v) => v < TARGETS.p99Ms)
@@ -353,10 +366,10 @@ check(`app RSS < ${TARGETS.rssMb} MB`, processMaxRss.app === undefined ? undefin
 const failed = Object.values(summary).reduce((sum, s) => sum + s.failedRequests, 0)
 
 console.log('')
-console.log('phase       req/s   ×hello   p50 ms  p99 ms  peak RSS MB  CPU µs/req  (×hello)  checks/req')
+console.log('phase          req/s   ×hello   p50 ms  p99 ms  peak RSS MB  CPU µs/req  (×hello)  checks/req')
 for (const phase of PHASES) {
   const s = summary[phase] as PhaseSummary
-  console.log(`${phase.padEnd(9)} ${fmt(s.requestsPerSecond).padStart(7)}  ${(s.ratioToHello?.toFixed(2) ?? '1').padStart(7)}  ${String(s.p50Ms).padStart(7)} ${String(s.p99Ms).padStart(7)}  ${String(s.peakRssMb).padStart(11)}  ` +
+  console.log(`${phase.padEnd(12)} ${fmt(s.requestsPerSecond).padStart(7)}  ${(s.ratioToHello?.toFixed(2) ?? '1').padStart(7)}  ${String(s.p50Ms).padStart(7)} ${String(s.p99Ms).padStart(7)}  ${String(s.peakRssMb).padStart(11)}  ` +
     `${s.serverCpuMicrosPerRequest.toFixed(0).padStart(10)}  ${(s.cpuRatioToHello?.toFixed(2) ?? '1').padStart(8)}  ${s.permissionCallsPerRequest.toFixed(3).padStart(10)}`)
 }
 console.log(`signer    ${fmt(signer.oursUrlsPerSecond)} URLs/s vs getSignedUrl ${fmt(signer.sdkUrlsPerSecond)} URLs/s: ${signer.ratio.toFixed(1)}×`)

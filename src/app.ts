@@ -4,6 +4,7 @@ import type { RawEnv } from './config/config.js'
 import configPlugin from './config/plugin.js'
 import authPlugin from './auth/plugin.js'
 import permissionsPlugin from './permissions/plugin.js'
+import sharedStatePlugin from './shared-state/plugin.js'
 import signingPlugin from './signing/plugin.js'
 import multipartPlugin from './storage/plugin.js'
 import storageSafetyPlugin from './storage/safety-plugin.js'
@@ -24,6 +25,7 @@ import readinessPlugin from './readiness/plugin.js'
 import readinessRoutes from './routes/readiness.js'
 import metricsRoutes from './routes/metrics.js'
 import v1Routes from './routes/v1/index.js'
+import adminRoutes from './routes/admin/index.js'
 
 export interface BuildAppOptions {
   /** Where configuration comes from; the server passes process.env, tests pass their own. */
@@ -37,6 +39,8 @@ export interface BuildAppOptions {
    * storage is a script or absent; the server always runs it.
    */
   storageSelfTest?: boolean
+  /** Rate-limit window in ms (a minute by default): tests shorten it to see counts reset. */
+  rateLimitWindowMs?: number
 }
 
 /** Request bodies are small JSON documents; anything bigger is a mistake or an attack. */
@@ -47,7 +51,7 @@ const BODY_LIMIT_BYTES = 64 * 1024
  * HTTP pieces, the domain plugins (auth, permissions, signing, storage), and the routes.
  * docs/architecture.md draws the request path through them.
  */
-export async function buildApp ({ env, logStream, now, storageSelfTest }: BuildAppOptions): Promise<FastifyInstance> {
+export async function buildApp ({ env, logStream, now, storageSelfTest, rateLimitWindowMs }: BuildAppOptions): Promise<FastifyInstance> {
   const logger = loggerOptions(env.LOG_LEVEL)
   const app: FastifyInstance = Fastify({
     logger: logStream === undefined ? logger : { ...logger, stream: logStream },
@@ -69,6 +73,8 @@ export async function buildApp ({ env, logStream, now, storageSelfTest }: BuildA
   // Before the plugins it instruments (permissions, signing) and before any route.
   await app.register(metricsPlugin)
   await app.register(errorHandling)
+  // Before auth (failed authentications are counted per address) and permissions (revocations, shared decisions).
+  await app.register(sharedStatePlugin, { rateLimitWindowMs })
   await app.register(authPlugin)
   await app.register(requestLogging)
   await app.register(permissionsPlugin)
@@ -89,5 +95,7 @@ export async function buildApp ({ env, logStream, now, storageSelfTest }: BuildA
   await app.register(readinessRoutes)
   await app.register(metricsRoutes)
   await app.register(v1Routes, { prefix: '/v1' })
+  // Only with ADMIN_TOKEN: without it the admin paths do not exist (404).
+  if (app.config.admin.token !== undefined) await app.register(adminRoutes, { prefix: '/admin/v1' })
   return app
 }

@@ -32,6 +32,8 @@ export interface Config {
   cors: { origins: readonly string[], maxAgeSeconds: number }
   /** Client address from Fly-Client-IP / X-Forwarded-For (set by a trusted proxy) rather than the socket. */
   trustProxy: boolean
+  /** The admin API (revocations): served only when a token is set. */
+  admin: { token?: string }
 }
 
 export interface StorageConfig {
@@ -218,7 +220,8 @@ export function deriveConfig (env: Env): Config {
     rateLimits: { urlsPerMinute: env.RATE_LIMIT_URLS_PER_MINUTE, unauthenticatedPerMinute: env.RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE },
     revocations: { failOpen: env.REVOCATION_FAIL_OPEN },
     cors: { origins: splitList(env.CORS_ORIGINS), maxAgeSeconds: env.CORS_MAX_AGE_SECONDS },
-    trustProxy: env.TRUST_PROXY
+    trustProxy: env.TRUST_PROXY,
+    admin: { token: env.ADMIN_TOKEN }
   }
 }
 

@@ -89,6 +89,12 @@ export const PROBLEMS = {
     detail: 'This bucket is not served by r2-signer.',
     fixed: true
   },
+  REVOKED: {
+    status: 403,
+    title: 'Revoked',
+    when: 'an operator revoked URLs for this subject, or for keys under this prefix (POST /admin/v1/revocations)',
+    detail: 'URLs for this subject have been revoked.'
+  },
   NOT_FOUND: {
     status: 404,
     title: 'Not found',
@@ -100,6 +106,13 @@ export const PROBLEMS = {
     title: 'Multipart upload not found',
     when: 'the upload was completed or aborted, expired, never existed, or belongs to another key',
     detail: 'No multipart upload with this uploadId exists for this bucket and key: it was completed or aborted, expired, or never existed.',
+    fixed: true
+  },
+  REVOCATION_NOT_FOUND: {
+    status: 404,
+    title: 'Revocation not found',
+    when: 'no revocation in force has this id (never made, already lifted, or expired)',
+    detail: 'No revocation in force has this id: it was never made, was lifted, or expired.',
     fixed: true
   },
   METHOD_NOT_ALLOWED: {
@@ -121,6 +134,12 @@ export const PROBLEMS = {
     when: 'the body is not `application/json`',
     detail: 'Send the request body as application/json.',
     fixed: true
+  },
+  RATE_LIMITED: {
+    status: 429,
+    title: 'Too many requests',
+    when: 'the subject asked for more than RATE_LIMIT_URLS_PER_MINUTE URLs this minute (part URLs count one each), or its address failed authentication more than RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE times; the limits hold across every instance sharing a Redis',
+    detail: 'Too many URLs this minute: at most 600 per minute; retry after the Retry-After seconds.'
   },
   REQUEST_HEADER_FIELDS_TOO_LARGE: {
     status: 431,
@@ -158,6 +177,13 @@ export const PROBLEMS = {
     fixed: true,
     headers: { 'retry-after': '5' }
   },
+  REVOCATION_UNAVAILABLE: {
+    status: 503,
+    title: 'Revocations unavailable',
+    when: 'the revocations could not be confirmed current because Redis is unreachable (r2-signer fails closed unless REVOCATION_FAIL_OPEN=true); on the admin API, the change could not be stored',
+    detail: 'Whether URLs are revoked cannot be confirmed right now (shared state unavailable); try again shortly.',
+    headers: { 'retry-after': RETRY_AFTER_SECONDS }
+  },
   STORAGE_UNAVAILABLE: {
     status: 503,
     title: 'Storage unavailable',
@@ -186,10 +212,13 @@ export function problemEntry (code: ProblemCode): ProblemEntry {
 // Named groups, so each route names its codes in one line:
 // `problemResponsesFor([...COMMON_CODES, ...BODY_CODES, 'INVALID_EXPIRES_IN'])` (src/openapi/problems.ts).
 
-/** What every /v1 object route can answer: bad input, no or bad token, no permission, the permission service or JWKS down. */
+/**
+ * What every /v1 object route can answer: bad input, no or bad token (and too many of those from one
+ * address), no permission or a revocation, the permission service, the JWKS or the revocations unavailable.
+ */
 export const COMMON_CODES = [
-  'INVALID_REQUEST', 'INVALID_KEY', 'UNAUTHORIZED', 'PERMISSION_DENIED', 'BUCKET_NOT_ALLOWED',
-  'PERMISSION_SERVICE_UNAVAILABLE', 'TOKEN_KEYS_UNAVAILABLE'
+  'INVALID_REQUEST', 'INVALID_KEY', 'UNAUTHORIZED', 'PERMISSION_DENIED', 'BUCKET_NOT_ALLOWED', 'REVOKED', 'RATE_LIMITED',
+  'PERMISSION_SERVICE_UNAVAILABLE', 'TOKEN_KEYS_UNAVAILABLE', 'REVOCATION_UNAVAILABLE'
 ] as const satisfies readonly ProblemCode[]
 
 /** Routes with a JSON body. */
@@ -218,6 +247,15 @@ export const PROBLEM_STATUSES: Record<number, { reason: string, headers?: Record
   405: { reason: 'Method not allowed' },
   413: { reason: 'Payload too large' },
   415: { reason: 'Unsupported media type' },
+  429: {
+    reason: 'Too many requests',
+    headers: {
+      'Retry-After': { type: 'integer', description: 'Seconds until the current rate-limit window ends.' },
+      'RateLimit-Limit': { type: 'integer', description: 'Units allowed per window (URLs, or failed authentications for an address).' },
+      'RateLimit-Remaining': { type: 'integer', description: 'Units left in the current window.' },
+      'RateLimit-Reset': { type: 'integer', description: 'Seconds until the current window ends.' }
+    }
+  },
   431: { reason: 'Request header fields too large' },
   500: { reason: 'Internal server error' },
   502: { reason: 'Bad gateway' },

@@ -112,22 +112,26 @@ const DECIDED: Record<'allowed' | 'denied', PermissionDecision> = { allowed: Obj
 export function createCachingPermissionClient (client: AskingClient, { maxEntries, maxTtlSeconds, now = Date.now, shared }: DecisionCacheOptions) {
   const cache = new ExpiringLru<PermissionDecision>(maxEntries)
   const inFlight = new Map<string, Promise<CheckedDecision>>()
+  /** Bumped by forgetAll(): answers asked before it are not stored. */
+  let generation = 0
 
   /** The shared store's answer if it has one, else the service's (stored locally and shared when reusable). */
   async function lookUp (key: string, authorization: string, query: PermissionQuery, askedAt: number, notAfterMs: number): Promise<CheckedDecision> {
+    const generationAsked = generation
     if (shared !== undefined) {
       const known = await shared.get(key)
       if (known !== undefined) {
         const expiresAt = Math.min(known.expiresAtMs, notAfterMs)
         const decision = DECIDED[known.outcome]
         if (expiresAt > now()) {
-          cache.set(key, decision, expiresAt)
+          if (generationAsked === generation) cache.set(key, decision, expiresAt)
           return { decision, source: 'peer' }
         }
       }
     }
     const { decision, maxAgeSeconds } = await client.ask(authorization, query)
-    if (maxAgeSeconds > 0 && (decision.outcome === 'allowed' || decision.outcome === 'denied')) {
+    // Not stored when forgetAll() ran meanwhile: the answer may predate a revocation.
+    if (generationAsked === generation && maxAgeSeconds > 0 && (decision.outcome === 'allowed' || decision.outcome === 'denied')) {
       // Counted from when we asked (RFC 9111 counts the round trip into the answer's age).
       const expiresAt = Math.min(askedAt + Math.min(maxAgeSeconds, maxTtlSeconds) * 1000, notAfterMs)
       if (expiresAt > askedAt) {
@@ -159,8 +163,14 @@ export function createCachingPermissionClient (client: AskingClient, { maxEntrie
       try {
         return await asking
       } finally {
-        inFlight.delete(key)
+        if (inFlight.get(key) === asking) inFlight.delete(key)
       }
+    },
+    /** Drops every stored decision (a revocation was made), and keeps answers already on their way from being stored. */
+    forgetAll (): void {
+      generation++
+      cache.clear()
+      inFlight.clear()
     },
     /** Decisions currently stored (expired ones included until they are met or evicted). */
     get size (): number {

@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify'
 import { createPermissionClient, type PermissionAction, type PermissionDecision } from './permission-client.js'
 import { createCachingPermissionClient } from './decision-cache.js'
 import { HttpProblem } from '../http/problem.js'
+import { checkRevocation } from './revocation-check.js'
 
 /** The object a request is about; `bucket` absent means S3_BUCKET. */
 export interface ObjectRef {
@@ -22,7 +23,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     /**
      * Authorizes `action` on one object without throwing for a refusal: the bucket allow-list,
-     * then the permission decision, recorded in `request.audit` and the metrics. For routes
+     * the revocations (./revocation-check.ts), then the permission decision, recorded in `request.audit` and the metrics. For routes
      * handling many objects (each item gets its own problem).
      */
     checkObject: (request: FastifyRequest, action: PermissionAction, object: ObjectRef) => Promise<Authorization>
@@ -38,8 +39,16 @@ declare module 'fastify' {
 export default fp(async function permissions (app) {
   const { cache, ...clientOptions } = app.config.permissions
   const { allowedBuckets, defaultBucket } = app.config.storage
-  const client = createCachingPermissionClient(createPermissionClient(clientOptions), cache)
-  app.addHook('onClose', async () => { await client.close() })
+  const { revocations, decisions } = app.sharedState
+  // With Redis, decisions asked on any instance are reused on the others (behind the local LRU).
+  const client = createCachingPermissionClient(createPermissionClient(clientOptions), { ...cache, shared: decisions })
+  // A revocation drops every cached decision here (the shared store drops its own: src/shared-state/index.ts):
+  // none from before it is reused once it is lifted. Revocations are rare; decisions are cheap to ask again.
+  const stopWatching = revocations.onChange((change) => { if (change.type === 'created') client.forgetAll() })
+  app.addHook('onClose', async () => {
+    stopWatching()
+    await client.close()
+  })
 
   async function checkObject (request: FastifyRequest, action: PermissionAction, object: ObjectRef): Promise<Authorization> {
     const { key } = object
@@ -48,6 +57,12 @@ export default fp(async function permissions (app) {
 
     const subject = request.user.sub
     Object.assign(request.audit, { subject, action, bucket, key })
+    const revocation = checkRevocation(revocations, subject, bucket, key)
+    if (revocation.unconfirmed) app.metrics.revocationUnavailable.inc({ action: revocation.refused ? 'refused' : 'allowed' })
+    if (revocation.refused) {
+      request.audit.permission = revocation.problem.code === 'REVOKED' ? 'revoked' : 'revocations unavailable'
+      return { allowed: false, problem: revocation.problem }
+    }
     const endTimer = app.metrics.permissionCheckDuration.startTimer()
     // No cached decision outlives the token: exp is a required, verified claim.
     const { decision, source } = await client.check(request.headers.authorization ?? '', { subject, action, bucket, key }, request.user.exp * 1000)
@@ -73,4 +88,4 @@ export default fp(async function permissions (app) {
     if (!authorization.allowed) throw authorization.problem
     return authorization
   })
-}, { name: 'permissions', dependencies: ['config', 'metrics', 'request-logging'] })
+}, { name: 'permissions', dependencies: ['config', 'metrics', 'request-logging', 'shared-state'] })

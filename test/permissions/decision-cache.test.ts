@@ -332,3 +332,25 @@ t.test('configuration: defaults and limits', async (t) => {
     t.same((error as ConfigError | undefined)?.variables, [name], `names ${name}`)
   }
 })
+
+t.test('forgetAll (a revocation was made): stored decisions dropped, an answer already on its way not stored', async (t) => {
+  const { cached, state } = cachedClient()
+  await cached.check(AUTH, QUERY, FAR)
+  t.equal(cached.size, 1)
+  cached.forgetAll()
+  t.equal(cached.size, 0, 'dropped')
+  t.match(await cached.check(AUTH, QUERY, FAR), { source: 'service' }, 'asked again')
+  t.equal(state.asks.length, 2)
+
+  let release = () => {}
+  state.hold = new Promise((resolve) => { release = resolve })
+  const other = { ...QUERY, key: 'users/alice/b.jpg' }
+  const pending = cached.check(AUTH, other, FAR)
+  cached.forgetAll()
+  release()
+  state.hold = undefined
+  t.match(await pending, { decision: ALLOWED, source: 'service' }, 'the request still gets its answer')
+  t.match(await cached.check(AUTH, other, FAR), { source: 'service' }, 'but it was not stored: asked again')
+  t.equal(state.asks.length, 4)
+  t.match(await cached.check(AUTH, other, FAR), { source: 'cache' }, 'answers asked after it are stored as usual')
+})

@@ -22,6 +22,7 @@ const downloadUrls: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => {
     const { key, method = 'GET', filename, contentType } = request.body
     const expiresIn = resolveExpiresIn(app, request.body.expiresIn)
+    await app.rateLimits.consumeUrls(request, 1)
     const { bucket } = await app.authorizeObject(request, 'read', request.body)
 
     const asked = request.body.disposition ?? (filename === undefined ? undefined : 'attachment')

@@ -21,6 +21,7 @@ const uploadUrls: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => {
     const { key, contentType, contentLength, contentMd5 } = request.body
     const expiresIn = resolveExpiresIn(app, request.body.expiresIn)
+    await app.rateLimits.consumeUrls(request, 1)
     const { bucket } = await app.authorizeObject(request, 'write', request.body)
 
     const headers: Record<string, string> = { 'content-type': contentType }

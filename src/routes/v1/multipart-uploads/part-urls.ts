@@ -29,6 +29,8 @@ const partUrls: FastifyPluginAsyncTypebox = async (app) => {
     const { uploadId } = request.params
     const { key, partNumbers } = request.body
     const expiresIn = resolveExpiresIn(app, request.body.expiresIn)
+    // One unit per URL: a request for 100 parts spends 100 of the subject's URLs this minute.
+    await app.rateLimits.consumeUrls(request, partNumbers.length)
     const { bucket } = await app.authorizeObject(request, 'write', request.body)
 
     const signingDate = new Date() // one instant for the whole batch: every URL expires together
