@@ -17,7 +17,7 @@ t.test('a full run logs one line per request and never a secret', async (t) => {
   const token = tokenFor('alice')
   const secrets: string[] = [token, TEST_JWT_SECRET, testStorage().secretAccessKey]
 
-  const upload = await signUrl(t, app, 'upload-urls', { key: 'users/alice/a.txt', contentType: 'text/plain' }, token)
+  const upload = await signUrl(t, app, 'upload-urls', { key: 'users/alice/a.txt', contentType: 'text/plain', contentLength: 5 }, token)
   t.equal((await fetch(upload.url, { method: 'PUT', headers: upload.headers, body: 'hello' })).status, 200)
   const download = await signUrl(t, app, 'download-urls', { key: 'users/alice/a.txt', filename: 'a.txt' }, token)
   t.equal(await (await fetch(download.url)).text(), 'hello')
@@ -67,8 +67,10 @@ t.test('scrub censors credential fields at any depth and keeps errors readable',
   const clean = scrub({
     err: error,
     headers: { Authorization: 'Bearer abc.def.ghi', 'x-request-id': 'r1' },
-    deep: { a: { b: { token: 't0ken', S3_SECRET_ACCESS_KEY: 'shh', list: [{ secret: 's' }, 'plain'] } } }
+    deep: { a: { b: { token: 't0ken', S3_SECRET_ACCESS_KEY: 'shh', list: [{ secret: 's' }, 'plain'] } } },
+    body: { key: 'k', uploadToken: 'v1.plan.mac' }
   }) as Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+  t.equal(clean.body.uploadToken, '[redacted]', 'a multipart uploadToken')
   t.equal(clean.headers.Authorization, '[redacted]')
   t.equal(clean.headers['x-request-id'], 'r1', 'other fields stay')
   t.equal(clean.deep.a.b.token, '[redacted]')

@@ -7,7 +7,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import fastifyJwt from '@fastify/jwt'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { ActionSchema, decide, loadPolicy, type Policy } from './policy.js'
+import { ActionSchema, decideWithLimits, loadPolicy, type Limits, type Policy } from './policy.js'
 
 export const CheckBodySchema = Type.Object(
   {
@@ -65,18 +65,18 @@ export async function buildPermissionService (opts: PermissionServiceOptions): P
     { schema: { body: CheckBodySchema }, onRequest: authenticate },
     async (req, reply) => {
       const check = req.body
-      let allowed: boolean
+      let decision: { allowed: boolean, limits?: Limits }
       const tokenSub = jwtSecret ? (req.user as { sub: string }).sub : undefined
       if (tokenSub !== undefined && tokenSub !== check.subject) {
         // A valid token asking about someone else: answer "not allowed" (r2-signer → 403)
         // rather than an error status, which r2-signer would turn into a misleading 503.
         req.log.warn({ tokenSub, subject: check.subject }, 'subject does not match token sub')
-        allowed = false
+        decision = { allowed: false }
       } else {
-        allowed = decide(policy, check)
+        decision = decideWithLimits(policy, check)
       }
-      req.log.info({ ...check, allowed }, 'decision')
-      return reply.header('cache-control', decisionCacheControl).send({ allowed })
+      req.log.info({ ...check, ...decision }, 'decision')
+      return reply.header('cache-control', decisionCacheControl).send(decision)
     }
   )
 

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply } from 'fastify'
 import { HttpProblem, PROBLEM_CONTENT_TYPE } from './problem.js'
-import type { ProblemCode } from './problem-catalogue.js'
+import { problemEntry, type ProblemCode } from './problem-catalogue.js'
 import { ERROR_CODE_KEYWORD } from './ajv.js'
 import { describeIssue, type ValidationIssue } from './validation-words.js'
 import { objectKeyFault, OBJECT_KEY_RULES } from '../schemas/object-key.js'
@@ -68,6 +68,12 @@ function validationProblem (issues: ValidationIssue[], context: string, maxTtlSe
   const issue = issues[0] as ValidationIssue
   const field = issue.instancePath.replace(/^\//, '').replaceAll('/', '.')
   const where = field === '' ? context : `${context}.${field}`
+  if (issue.keyword === 'required') {
+    // A missing field whose schema names a code of its own (e.g. uploadToken: INVALID_UPLOAD_TOKEN) answers that code.
+    const properties = issue.parentSchema?.properties as Record<string, Record<string, unknown>> | undefined
+    const own = properties?.[String(issue.params.missingProperty)]?.[ERROR_CODE_KEYWORD] as ProblemCode | undefined
+    if (own !== undefined && problemEntry(own).fixed !== true) return new HttpProblem(own, `${where} ${describeIssue(issue)}.`)
+  }
   const code = issue.parentSchema?.[ERROR_CODE_KEYWORD] as ProblemCode | undefined
   // A key that is not even a string is no key at all: INVALID_REQUEST, like any other wrong JSON type.
   if (code === 'INVALID_KEY' && typeof issue.data === 'string') {

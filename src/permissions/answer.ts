@@ -1,14 +1,16 @@
 import { parseStrictJsonBytes, StrictJsonError, type JsonObject } from './strict-json.js'
+import { parseUploadLimits, type UploadLimits } from '../uploads/policy.js'
 
 /**
  * Reads the body of a permission service's 200 answer: `{"allowed": <boolean>, ...}`.
  * Strict on purpose (./strict-json.ts): a duplicate key anywhere, a byte order mark, bytes that
  * are not UTF-8 or any other ambiguity make the answer unusable, so the check fails closed.
- * Other members are ignored today; the limits (`limits: {...}`) and batch (`results: [...]`)
- * forms will be read from the same parsed object.
+ * `limits` (upload limits, src/uploads/policy.ts), when present, must be well formed too: a
+ * malformed one makes the whole answer unusable. Other members are ignored; the batch form
+ * (`results: [...]`) will be read from the same parsed object.
  */
 export type PermissionAnswerBody =
-  | { ok: true, allowed: boolean, body: JsonObject }
+  | { ok: true, allowed: boolean, limits?: UploadLimits, body: JsonObject }
   | { ok: false, problem: string }
 
 export function readPermissionAnswer (bytes: Uint8Array): PermissionAnswerBody {
@@ -22,5 +24,8 @@ export function readPermissionAnswer (bytes: Uint8Array): PermissionAnswerBody {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) return { ok: false, problem: 'not a JSON object' }
   const { allowed } = body
   if (typeof allowed !== 'boolean') return { ok: false, problem: '"allowed" is not a boolean' }
-  return { ok: true, allowed, body }
+  if (body.limits === undefined) return { ok: true, allowed, body }
+  const limits = parseUploadLimits(body.limits)
+  if (!limits.ok) return { ok: false, problem: limits.problem }
+  return { ok: true, allowed, limits: limits.limits, body }
 }

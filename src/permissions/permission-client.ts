@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events'
 import { Pool, type Dispatcher } from 'undici'
 import { errorCode } from '../http/error-code.js'
 import { readPermissionAnswer } from './answer.js'
+import type { UploadLimits } from '../uploads/policy.js'
 
 /**
  * The HTTP client for the permission service (the contract is in docs/permission-service.md
@@ -22,7 +23,8 @@ export interface PermissionQuery {
 }
 
 export type PermissionDecision =
-  | { outcome: 'allowed' }
+  /** `limits`: the upload limits the permission service set for this request (src/uploads/policy.ts). */
+  | { outcome: 'allowed', limits?: UploadLimits }
   | { outcome: 'denied' }
   | { outcome: 'unauthenticated' }
   | { outcome: 'unavailable', reason: string }
@@ -94,7 +96,8 @@ export function createPermissionClient ({ url, timeoutMs, maxConnections }: Perm
         // The raw bytes: body.text() would silently drop a byte order mark and mend bad UTF-8.
         const answer = readPermissionAnswer(new Uint8Array(await body.arrayBuffer()))
         if (!answer.ok) return notReusable(unavailable(`malformed answer: ${answer.problem}`))
-        return { decision: answer.allowed ? ALLOWED : DENIED, maxAgeSeconds: maxAge(headers) }
+        const decision = !answer.allowed ? DENIED : answer.limits === undefined ? ALLOWED : Object.freeze({ outcome: 'allowed' as const, limits: answer.limits })
+        return { decision, maxAgeSeconds: maxAge(headers) }
       } catch {
         return notReusable(unavailable(timedOut ? 'timeout' : 'unreadable answer'))
       } finally {

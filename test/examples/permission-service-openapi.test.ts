@@ -100,6 +100,14 @@ t.test('the reference service answers as documented', async (t) => {
   t.equal(unauthenticated.statusCode, 401, 'a bad token is a 401')
   t.ok(check('PermissionError', unauthenticated.json()), 'the 401 body fits PermissionError')
 
+  const limited = await buildPermissionService({ policy: { rules: [{ effect: 'allow', actions: ['write'], keys: 'users/${sub}/**', limits: { maxBytes: 10, contentTypes: ['image/*'], writeOnce: true } }] }, jwtSecret: TEST_JWT_SECRET })
+  t.teardown(() => limited.close())
+  const withLimits = await limited.inject({ method: 'POST', url: '/check', payload: { subject: 'alice', action: 'write', bucket: 'media', key: 'users/alice/a.png' }, headers: alice })
+  t.same(withLimits.json(), { allowed: true, limits: { maxBytes: 10, contentTypes: ['image/*'], writeOnce: true } })
+  t.ok(check('PermissionDecision', withLimits.json()), 'an answer with limits is a PermissionDecision')
+  t.notOk(check('PermissionDecision', { allowed: true, limits: { maxBytes: -1 } }), 'malformed limits are not')
+  t.notOk(check('PermissionDecision', { allowed: true, limits: { quota: 1 } }), 'nor unknown limits')
+
   const noCaching = await buildPermissionService({ policy: { rules: policy.rules }, jwtSecret: TEST_JWT_SECRET })
   t.teardown(() => noCaching.close())
   const res = await noCaching.inject({ method: 'POST', url: '/check', payload: { subject: 'alice', action: 'write', bucket: 'media', key: 'users/alice/a' }, headers: alice })
@@ -110,7 +118,7 @@ t.test('what r2-signer sends conforms to the contract', async (t) => {
   const app = await build(t)
   const token = tokenFor('alice')
   t.equal((await app.post('/v1/download-urls', { key: 'users/alice/a.txt' }, bearer(token))).status, 200)
-  t.equal((await app.post('/v1/upload-urls', { key: 'users/alice/b.txt', contentType: 'text/plain' }, bearer(token))).status, 200)
+  t.equal((await app.post('/v1/upload-urls', { key: 'users/alice/b.txt', contentType: 'text/plain', contentLength: 1 }, bearer(token))).status, 200)
   t.equal(app.permissions.received.length, 2)
   for (const received of app.permissions.received) {
     t.ok(check('PermissionCheckRequest', received.body), `${JSON.stringify(received.body)} is a PermissionCheckRequest`)
@@ -130,7 +138,9 @@ t.test('r2-signer reads every documented answer as documented', async (t) => {
     ['403', (res) => json(res, 403, {}), 403, 'PERMISSION_DENIED'],
     ['default: 500', (res) => json(res, 500, {}), 503, 'PERMISSION_SERVICE_UNAVAILABLE'],
     ['default: 302', (res) => json(res, 302, {}, { location: 'http://127.0.0.1:9/' }), 503, 'PERMISSION_SERVICE_UNAVAILABLE'],
-    ['default: 200 without a boolean', (res) => json(res, 200, { allowed: 'yes' }), 503, 'PERMISSION_SERVICE_UNAVAILABLE']
+    ['default: 200 without a boolean', (res) => json(res, 200, { allowed: 'yes' }), 503, 'PERMISSION_SERVICE_UNAVAILABLE'],
+    ['200 allowed with limits (a read ignores them)', (res) => json(res, 200, { allowed: true, limits: { maxBytes: 1, writeOnce: true } }), 200, undefined],
+    ['default: 200 with malformed limits', (res) => json(res, 200, { allowed: true, limits: { maxBytes: 1.5 } }), 503, 'PERMISSION_SERVICE_UNAVAILABLE']
   ]
   for (const [what, answer, status, code] of answers) {
     app.permissions.respond((_check, res) => answer(res))
