@@ -23,7 +23,10 @@ export const CEPH_INSTALL_HINT = 'apt-get install -y --no-install-recommends rad
 const BINARIES = ['ceph-mon', 'ceph-osd', 'radosgw', 'ceph', 'radosgw-admin', 'monmaptool']
 
 export interface CephOptions {
-  /** Preferred S3 port; any free port is used if it is taken. Default 17480. */
+  /**
+   * S3 port for the first radosgw attempt, used as is (not checked first). Default: a free port
+   * from the OS. Retries after a failed bind always take a fresh free port from the OS.
+   */
   rgwPort?: number
   /** SigV4 region clients must sign with (the zonegroup's api_name). Default 'auto', like R2. */
   region?: string
@@ -70,7 +73,7 @@ export async function startCeph (opts: CephOptions = {}): Promise<CephHandle> {
   const waitFor = async (what: string, check: () => Promise<boolean>) => {
     for (;;) {
       const dead = daemons.find(d => !isAlive(d.pid))
-      if (dead) throw new Error(`${dead.name} exited while waiting for ${what}`)
+      if (dead) throw new DaemonExited(dead, what)
       if (await check().catch(() => false)) return
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
       await sleep(250)
@@ -78,10 +81,9 @@ export async function startCeph (opts: CephOptions = {}): Promise<CephHandle> {
   }
 
   try {
-    const rgwPort = await freePort(opts.rgwPort ?? 17480)
-    const monPort = await freePort(0)
+    const monPort = await freePort()
     const fsid = randomUUID()
-    writeFileSync(conf, cephConf({ runDir, fsid, monPort, rgwPort }))
+    writeFileSync(conf, cephConf({ runDir, fsid, monPort }))
     log(`ceph: run dir ${runDir}`)
 
     // Monitor: a one-mon monmap, then its store.
@@ -108,22 +110,55 @@ export async function startCeph (opts: CephOptions = {}): Promise<CephHandle> {
     await radosgwAdmin('user', 'create', '--uid', 'tester', '--display-name', 'tester',
       '--access-key', accessKeyId, '--secret-key', secretAccessKey)
     await radosgwAdmin('zonegroup', 'modify', '--rgw-zonegroup', 'default', '--api-name', region)
-    daemons.push(startDaemon(runDir, 'client.rgw', 'radosgw', ['-c', conf, '-n', 'client.rgw', '-f']))
 
-    const handle: CephHandle = { runDir, endpoint: `http://127.0.0.1:${rgwPort}`, region, accessKeyId, secretAccessKey, daemons }
-    // Ready means a signed request is accepted, not merely that the port is open.
-    const s3 = new S3Client({ endpoint: handle.endpoint, region, forcePathStyle: true, maxAttempts: 1, credentials: { accessKeyId, secretAccessKey } })
-    try {
-      await waitFor(`a signed ListBuckets on ${handle.endpoint}`, async () => (await s3.send(new ListBucketsCommand({}))).$metadata.httpStatusCode === 200)
-    } finally {
-      s3.destroy()
+    // A free port can be taken by someone else (e.g. another checkout's Ceph) before radosgw
+    // binds it; radosgw then exits ("failed to bind address ... Address already in use"). Only
+    // radosgw is retried, on a fresh port; the mon and OSD keep running.
+    for (let attempt = 1; ; attempt++) {
+      const rgwPort = attempt === 1 && opts.rgwPort ? opts.rgwPort : await freePort()
+      const endpoint = `http://127.0.0.1:${rgwPort}`
+      const logFile = join(runDir, `client.rgw.${attempt}.log`)
+      const rgw = startDaemon(runDir, 'client.rgw', 'radosgw', ['-c', conf, '-n', 'client.rgw', '-f',
+        '--rgw-frontends', `beast endpoint=127.0.0.1:${rgwPort}`, '--log-file', logFile])
+      daemons.push(rgw)
+      // Ready means a signed request is accepted, not merely that the port is open.
+      const s3 = new S3Client({ endpoint, region, forcePathStyle: true, maxAttempts: 1, credentials: { accessKeyId, secretAccessKey } })
+      try {
+        // Each try is bounded: whatever holds the port meanwhile may never answer.
+        const listBuckets = () => s3.send(new ListBucketsCommand({}), { abortSignal: AbortSignal.timeout(5000) })
+        await waitFor(`a signed ListBuckets on ${endpoint}`, async () => (await listBuckets()).$metadata.httpStatusCode === 200)
+        return { runDir, endpoint, region, accessKeyId, secretAccessKey, daemons }
+      } catch (err) {
+        if (!(err instanceof DaemonExited) || err.daemon !== rgw || attempt >= RGW_ATTEMPTS || !failedToBind(logFile)) throw err
+        daemons.pop()
+        log(`ceph: radosgw could not bind port ${rgwPort} (taken meanwhile); retrying on another port`)
+      } finally {
+        s3.destroy()
+      }
     }
-    return handle
   } catch (err) {
     const message = `Could not start Ceph: ${(err as Error).message}\n${logTails(runDir)}`
     await stopDaemons(daemons, runDir)
     rmSync(runDir, { recursive: true, force: true })
     throw new Error(message, { cause: err })
+  }
+}
+
+/** radosgw starts afresh on another port after a failed bind: worth a few tries, not forever. */
+const RGW_ATTEMPTS = 4
+
+class DaemonExited extends Error {
+  constructor (readonly daemon: Daemon, what: string) {
+    super(`${daemon.name} exited while waiting for ${what}`)
+  }
+}
+
+/** Whether radosgw's log says its frontend could not bind the port. */
+function failedToBind (logFile: string): boolean {
+  try {
+    return /failed to bind address .*Address already in use/.test(readFileSync(logFile, 'utf8'))
+  } catch {
+    return false
   }
 }
 
@@ -137,7 +172,7 @@ export function cephIsRunning (handle: CephHandle): boolean {
   return handle.daemons.length === 3 && handle.daemons.every(d => isOurs(d.pid, handle.runDir))
 }
 
-function cephConf (o: { runDir: string; fsid: string; monPort: number; rgwPort: number }): string {
+function cephConf (o: { runDir: string; fsid: string; monPort: number }): string {
   return `[global]
 fsid = ${o.fsid}
 mon host = [v2:127.0.0.1:${o.monPort}]
@@ -173,7 +208,7 @@ paxos propose interval = 0.01
 mon data avail crit = 0
 
 [client.rgw]
-rgw frontends = beast endpoint=127.0.0.1:${o.rgwPort}
+# rgw frontends (the port) is given on radosgw's command line: it changes if a bind fails.
 # The mon speaks msgr2, where radosgw defaults to 'secure' mode, which needs cephx:
 # without this it retries forever with "get_initial_auth_request returned -13".
 ms mon client mode = crc
@@ -228,11 +263,12 @@ function isOurs (pid: number, runDir: string): boolean {
   }
 }
 
-function freePort (preferred: number): Promise<number> {
+/** A port the OS considers free now; someone may take it before our daemon binds it. */
+function freePort (): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer()
-    server.once('error', err => (preferred ? freePort(0).then(resolve, reject) : reject(err)))
-    server.listen(preferred, '127.0.0.1', () => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
       const { port } = server.address() as AddressInfo
       server.close(() => resolve(port))
     })
