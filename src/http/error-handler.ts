@@ -26,7 +26,7 @@ export function sendProblem (reply: FastifyReply, problem: HttpProblem) {
   return reply.code(problem.statusCode).headers(problem.headers).type(PROBLEM_CONTENT_TYPE).send(problem.toBody())
 }
 
-interface ValidationIssue {
+export interface ValidationIssue {
   instancePath: string
   keyword: string
   message?: string
@@ -61,7 +61,7 @@ function toProblem (error: FastifyError): HttpProblem {
  * the value's rules) is answered with that detail, and not for a value of the wrong JSON type,
  * which is INVALID_REQUEST; any other code says what is wrong with the field.
  */
-function validationProblem (issues: ValidationIssue[], context: string): HttpProblem {
+export function validationProblem (issues: ValidationIssue[], context: string): HttpProblem {
   const issue = issues[0] as ValidationIssue
   const field = issue.instancePath.replace(/^\//, '').replaceAll('/', '.')
   const what = issue.keyword === 'additionalProperties'

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
-import { createPermissionClient, type PermissionAction, type PermissionDecision } from './permission-client.js'
-import { createCachingPermissionClient } from './decision-cache.js'
+import { createBatchPermissionClient, createPermissionClient, type PermissionAction, type PermissionDecision, type PermissionQuery } from './permission-client.js'
+import { createCachingPermissionClient, type CheckedDecision, type ManyChecks } from './decision-cache.js'
 import { HttpProblem } from '../http/problem.js'
 
 /** The object a request is about; `bucket` absent means S3_BUCKET. */
@@ -18,6 +18,12 @@ export type Authorization =
   | { allowed: true, bucket: string, key: string, decision: PermissionDecision & { outcome: 'allowed' } }
   | { allowed: false, problem: HttpProblem }
 
+/** One object of a batch and the action asked on it. */
+export interface ObjectCheck {
+  action: PermissionAction
+  object: ObjectRef
+}
+
 declare module 'fastify' {
   interface FastifyInstance {
     /**
@@ -26,6 +32,13 @@ declare module 'fastify' {
      * handling many objects (each item gets its own problem).
      */
     checkObject: (request: FastifyRequest, action: PermissionAction, object: ObjectRef) => Promise<Authorization>
+    /**
+     * checkObject for many objects of one request, in order: the same pre-checks per object, then
+     * their decisions asked together (identical checks once; one round trip with
+     * PERMISSIONS_BATCH_URL, else PERMISSIONS_BATCH_CONCURRENCY single checks at a time). The audit
+     * record gets the subject only: a batch logs counts, not keys.
+     */
+    checkObjects: (request: FastifyRequest, checks: readonly ObjectCheck[]) => Promise<Authorization[]>
     /** checkObject for single-object routes: returns the allowed authorization, throws the refusal's problem. */
     authorizeObject: (request: FastifyRequest, action: PermissionAction, object: ObjectRef) => Promise<Extract<Authorization, { allowed: true }>>
   }
@@ -36,25 +49,29 @@ declare module 'fastify' {
  * or call storage. Fails closed: anything but a clear `allowed` is a refusal.
  */
 export default fp(async function permissions (app) {
-  const { cache, ...clientOptions } = app.config.permissions
+  const { cache, batchUrl, batchConcurrency, ...clientOptions } = app.config.permissions
   const { allowedBuckets, defaultBucket } = app.config.storage
   const client = createCachingPermissionClient(createPermissionClient(clientOptions), cache)
-  app.addHook('onClose', async () => { await client.close() })
+  const batchClient = batchUrl === undefined ? undefined : createBatchPermissionClient({ ...clientOptions, url: batchUrl })
+  const manyChecks: ManyChecks = batchClient === undefined ? { concurrency: batchConcurrency } : { askMany: batchClient.askMany }
+  app.addHook('onClose', async () => {
+    await Promise.all([client.close(), batchClient?.close()])
+  })
 
-  async function checkObject (request: FastifyRequest, action: PermissionAction, object: ObjectRef): Promise<Authorization> {
-    const { key } = object
+  /**
+   * What is decided before the permission service is asked, per object: the bucket (default
+   * S3_BUCKET) and the allow-list. Every per-object pre-check belongs here, so single and batch
+   * routes apply the same ones. A refusal's problem, or the query to ask.
+   */
+  function preCheck (request: FastifyRequest, action: PermissionAction, object: ObjectRef): { problem: HttpProblem } | { query: PermissionQuery } {
     const bucket = object.bucket ?? defaultBucket
-    if (!allowedBuckets.has(bucket)) return { allowed: false, problem: new HttpProblem('BUCKET_NOT_ALLOWED') }
+    if (!allowedBuckets.has(bucket)) return { problem: new HttpProblem('BUCKET_NOT_ALLOWED') }
+    return { query: { subject: request.user.sub, action, bucket, key: object.key } }
+  }
 
-    const subject = request.user.sub
-    Object.assign(request.audit, { subject, action, bucket, key })
-    const endTimer = app.metrics.permissionCheckDuration.startTimer()
-    // No cached decision outlives the token: exp is a required, verified claim.
-    const { decision, source } = await client.check(request.headers.authorization ?? '', { subject, action, bucket, key }, request.user.exp * 1000)
-    if (source !== 'service') request.audit.permissionSource = source
-    endTimer({ outcome: decision.outcome, source })
+  /** Counts a decision in the metrics and turns it into the object's authorization. */
+  function conclude ({ action, bucket, key }: PermissionQuery, { decision, source }: CheckedDecision): Authorization {
     app.metrics.permissionChecks.inc({ outcome: decision.outcome, source })
-    request.audit.permission = decision.outcome === 'unavailable' ? `unavailable: ${decision.reason}` : decision.outcome
     switch (decision.outcome) {
       case 'allowed':
         return { allowed: true, bucket, key, decision }
@@ -67,7 +84,53 @@ export default fp(async function permissions (app) {
     }
   }
 
+  /** Times one decision into the histogram, labelled once its outcome is known. */
+  function timer (): (checked: CheckedDecision) => void {
+    const end = app.metrics.permissionCheckDuration.startTimer()
+    return ({ decision, source }) => { end({ outcome: decision.outcome, source }) }
+  }
+
+  async function checkObject (request: FastifyRequest, action: PermissionAction, object: ObjectRef): Promise<Authorization> {
+    const pre = preCheck(request, action, object)
+    if ('problem' in pre) return { allowed: false, problem: pre.problem }
+    const { query } = pre
+    Object.assign(request.audit, query)
+    const stop = timer()
+    // No cached decision outlives the token: exp is a required, verified claim.
+    const checked = await client.check(request.headers.authorization ?? '', query, request.user.exp * 1000)
+    if (checked.source !== 'service') request.audit.permissionSource = checked.source
+    const { decision } = checked
+    request.audit.permission = decision.outcome === 'unavailable' ? `unavailable: ${decision.reason}` : decision.outcome
+    stop(checked)
+    return conclude(query, checked)
+  }
+
+  async function checkObjects (request: FastifyRequest, checks: readonly ObjectCheck[]): Promise<Authorization[]> {
+    request.audit.subject = request.user.sub
+    const results: Authorization[] = new Array(checks.length)
+    const queries: PermissionQuery[] = []
+    const positions: number[] = []
+    checks.forEach(({ action, object }, index) => {
+      const pre = preCheck(request, action, object)
+      if ('problem' in pre) {
+        results[index] = { allowed: false, problem: pre.problem }
+      } else {
+        queries.push(pre.query)
+        positions.push(index)
+      }
+    })
+    if (queries.length === 0) return results
+    const stop = timer()
+    const decided = await client.checkMany(request.headers.authorization ?? '', queries, request.user.exp * 1000, manyChecks)
+    decided.forEach((checked, n) => {
+      stop(checked)
+      results[positions[n] as number] = conclude(queries[n] as PermissionQuery, checked)
+    })
+    return results
+  }
+
   app.decorate('checkObject', checkObject)
+  app.decorate('checkObjects', checkObjects)
   app.decorate('authorizeObject', async function authorizeObject (request: FastifyRequest, action: PermissionAction, object: ObjectRef) {
     const authorization = await checkObject(request, action, object)
     if (!authorization.allowed) throw authorization.problem

@@ -40,7 +40,7 @@ export interface TestApp {
  * (OFFLINE_STORAGE_ENV) or a script (fake S3) that cannot answer it; apps on the real test
  * storage (`buildWithStorage`) turn it on, behind the header-enforcing proxy.
  */
-export async function build (t: Test, options: { env?: RawEnv, permissions?: StubHandler, beforeListen?: (app: FastifyInstance) => void, storageSelfTest?: boolean } = {}): Promise<TestApp> {
+export async function build (t: Test, options: { env?: RawEnv, permissions?: StubHandler, beforeListen?: (app: FastifyInstance) => void, storageSelfTest?: boolean, /** PERMISSIONS_BATCH_URL: the stub's /batch. */ batchPermissions?: boolean } = {}): Promise<TestApp> {
   const permissions = await startPermissionStub(options.permissions)
   const lines: string[] = []
   const logStream = new Writable({
@@ -56,6 +56,7 @@ export async function build (t: Test, options: { env?: RawEnv, permissions?: Stu
       JWT_SECRET: TEST_JWT_SECRET,
       PERMISSIONS_URL: permissions.url,
       PERMISSIONS_TIMEOUT_MS: '500',
+      ...(options.batchPermissions === true && { PERMISSIONS_BATCH_URL: permissions.batchUrl }),
       ...options.env
     },
     logStream,
@@ -97,6 +98,8 @@ export async function expectOk (t: Test, res: Response): Promise<Json> {
 
 export interface StorageAppOptions {
   permissions?: StubHandler
+  /** PERMISSIONS_BATCH_URL: the stub's /batch. */
+  batchPermissions?: boolean
   env?: Record<string, string>
   /**
    * true: the app talks to Ceph RGW directly, which honours unsigned x-amz-* headers (the self-test
@@ -116,6 +119,7 @@ export async function buildWithStorage (t: Test, options: StorageAppOptions = {}
   const storageEndpoint = proxy?.endpoint ?? storage.endpoint
   const app = await build(t, {
     permissions: options.permissions,
+    batchPermissions: options.batchPermissions,
     storageSelfTest: true,
     env: {
       S3_ENDPOINT: storageEndpoint,

@@ -3,6 +3,7 @@ import { UploadUrlRequest, UploadUrlResponse } from '../../schemas/upload-url.js
 import { BODY_CODES, COMMON_CODES, WRITE_CODES } from '../../http/problem-catalogue.js'
 import { problemResponsesFor } from '../../openapi/problems.js'
 import { bearerAuth, resolveExpiresIn } from './shared.js'
+import { signUpload } from './sign.js'
 
 /** POST /v1/upload-urls: a PUT URL bound to the content type (and length and MD5 when given). */
 const uploadUrls: FastifyPluginAsyncTypebox = async (app) => {
@@ -19,16 +20,9 @@ const uploadUrls: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: UploadUrlResponse, ...problemResponsesFor([...COMMON_CODES, ...BODY_CODES, 'INVALID_EXPIRES_IN', ...WRITE_CODES]) }
     }
   }, async (request) => {
-    const { key, contentType, contentLength, contentMd5 } = request.body
     const expiresIn = resolveExpiresIn(app, request.body.expiresIn)
-    const { bucket } = await app.authorizeObject(request, 'write', request.body)
-
-    const headers: Record<string, string> = { 'content-type': contentType }
-    if (contentLength !== undefined) headers['content-length'] = String(contentLength)
-    if (contentMd5 !== undefined) headers['content-md5'] = contentMd5
-
-    const signed = app.signing.presign({ operation: 'PutObject', bucket, key, expiresIn, headers })
-    return { url: signed.url, method: 'PUT' as const, headers, bucket, key, expiresIn, expiresAt: signed.expiresAt.toISOString() }
+    const { bucket, key } = await app.authorizeObject(request, 'write', request.body)
+    return signUpload(app, bucket, key, request.body, expiresIn)
   })
 }
 
