@@ -218,4 +218,3 @@ t.test('with PERMISSIONS_BATCH_URL', async (t) => {
     t.equal(app.permissions.received.length, before + 2, 'without asking')
   })
 })
-
