@@ -1,6 +1,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto'
 import type { FastifyEnvOptions } from '@fastify/env'
 import { parseInlineContentTypes } from '../signing/inline-content-types.js'
+import { parseContentTypeList, type UploadCeiling } from '../uploads/policy.js'
 import { EnvSchema, CROSS_FIELD_KEYWORD, type Env, BUCKET_NAME_PATTERN, DEFAULT_TTL_SECONDS, DEFAULT_MAX_TTL_SECONDS, type STORAGE_UNSAFE_HEADERS_MODES } from './env-schema.js'
 
 /** The validated, derived configuration the rest of the service reads. */
@@ -15,6 +16,8 @@ export interface Config {
   signedUrls: { defaultTtlSeconds: number, maxTtlSeconds: number }
   /** Download URLs: the `contentType` overrides served inline when asked (others become attachments). */
   downloads: { inlineContentTypes: readonly string[] }
+  /** The deployment's upload ceiling (UPLOAD_MAX_BYTES, UPLOAD_CONTENT_TYPES); contentTypes undefined: any. */
+  uploads: UploadCeiling
   jwt: JwtConfig
   permissions: PermissionsConfig
   /** POST /v1/batch: items per request, at most. */
@@ -153,6 +156,11 @@ export function crossVariableProblems (env: Record<string, unknown>): Array<[str
     problems.push(['DOWNLOAD_INLINE_CONTENT_TYPES', 'must be a comma-separated list of media types or type/* wildcards (or none)'])
   }
 
+  const uploadTypes = str('UPLOAD_CONTENT_TYPES')
+  if (uploadTypes !== undefined && parseContentTypeList(uploadTypes) === undefined) {
+    problems.push(['UPLOAD_CONTENT_TYPES', 'must be a comma-separated list of media types or type/* wildcards'])
+  }
+
   const keySources = (['JWT_SECRET', 'JWT_PUBLIC_KEY', 'JWT_JWKS_URL'] as const).filter((name) => env[name] !== undefined)
   if (keySources.length === 0) {
     problems.push(['JWT_SECRET', 'is required (or JWT_PUBLIC_KEY, or JWT_JWKS_URL)'])
@@ -206,6 +214,10 @@ export function deriveConfig (env: Env): Config {
     },
     signedUrls: { defaultTtlSeconds: env.SIGNED_URL_TTL_SECONDS, maxTtlSeconds: env.SIGNED_URL_MAX_TTL_SECONDS },
     downloads: { inlineContentTypes: parseInlineContentTypes(env.DOWNLOAD_INLINE_CONTENT_TYPES) as string[] },
+    uploads: {
+      maxBytes: env.UPLOAD_MAX_BYTES,
+      contentTypes: env.UPLOAD_CONTENT_TYPES === undefined ? undefined : parseContentTypeList(env.UPLOAD_CONTENT_TYPES)
+    },
     jwt: { ...jwtKeySource(env), issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE, cacheMaxEntries: env.JWT_CACHE_MAX_ENTRIES, maxLifetimeSeconds: env.JWT_MAX_LIFETIME_SECONDS },
     permissions: {
       url: env.PERMISSIONS_URL,

@@ -1,6 +1,8 @@
 import { Type, type Static } from 'typebox'
 import { MAX_EXPIRES_SECONDS } from '../signing/sigv4.js'
 import { DEFAULT_INLINE_CONTENT_TYPES } from '../signing/inline-content-types.js'
+import { DEFAULT_UPLOAD_MAX_BYTES } from '../uploads/policy.js'
+import { MAX_OBJECT_SIZE } from '../storage/part-size.js'
 
 /**
  * The environment variables r2-signer reads: these names are the contract.
@@ -58,6 +60,11 @@ export const EnvSchema = Type.Object({
   STORAGE_CHECK_INTERVAL_SECONDS: Type.Integer({ minimum: 0, maximum: MAX_EXPIRES_SECONDS, default: 3600 }),
   /** Where the self-test's canary objects live (in S3_BUCKET), deleted after each run. */
   STORAGE_CHECK_PREFIX: Type.String({ pattern: STORAGE_CHECK_PREFIX_PATTERN, maxLength: 128, default: '.r2-signer-check/' }),
+
+  /** Largest upload (single PUT or whole multipart file) in bytes; the permission service may narrow it per request. */
+  UPLOAD_MAX_BYTES: Type.Integer({ minimum: 0, maximum: MAX_OBJECT_SIZE, default: DEFAULT_UPLOAD_MAX_BYTES }),
+  /** Content types uploads may have: comma list of media types or `type/*`; unset: any. */
+  UPLOAD_CONTENT_TYPES: Type.Optional(Type.String({ minLength: 1 })),
 
   SIGNED_URL_TTL_SECONDS: TtlSeconds(DEFAULT_TTL_SECONDS),
   SIGNED_URL_MAX_TTL_SECONDS: TtlSeconds(DEFAULT_MAX_TTL_SECONDS),

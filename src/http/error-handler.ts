@@ -67,6 +67,13 @@ export function validationProblem (issues: ValidationIssue[], context: string): 
   const what = issue.keyword === 'additionalProperties'
     ? `must not have the property "${String(issue.params.additionalProperty)}"`
     : issue.keyword === 'format' ? `must be a valid ${String(issue.params.format)}` : issue.message ?? 'is invalid'
+  if (issue.keyword === 'required') {
+    // A missing field whose schema names a code of its own (with a detail of its own) answers that code.
+    const missing = String(issue.params.missingProperty)
+    const properties = issue.parentSchema?.properties as Record<string, Record<string, unknown>> | undefined
+    const own = properties?.[missing]?.[ERROR_CODE_KEYWORD] as ProblemCode | undefined
+    if (own !== undefined && problemEntry(own).fixed !== true) return new HttpProblem(own, `${context} must have required property '${missing}'.`)
+  }
   const code = issue.parentSchema?.[ERROR_CODE_KEYWORD] as ProblemCode | undefined
   if (code !== undefined) {
     if (problemEntry(code).fixed !== true) return new HttpProblem(code, `${field} ${issue.message ?? 'is invalid'}.`)

@@ -67,6 +67,18 @@ export const PROBLEMS = {
     detail: `Every part but the last must be at least ${MIN_PART_SIZE} bytes (5 MiB).`,
     fixed: true
   },
+  INVALID_UPLOAD_TOKEN: {
+    status: 400,
+    title: 'Invalid upload token',
+    when: 'the `uploadToken` is missing, altered, expired, or belongs to another upload, bucket or key',
+    detail: 'The uploadToken does not belong to this upload, bucket and key (or was altered, or has expired): use the uploadToken answered when the upload was created.'
+  },
+  UPLOAD_INCOMPLETE: {
+    status: 400,
+    title: 'Upload incomplete',
+    when: 'storage does not hold exactly parts 1..partCount with their planned sizes and the ETags given (the upload is left as it is: upload what is missing, then complete again)',
+    detail: 'The upload is not complete: part 3 is missing; part 4 holds 1024 bytes instead of 8388608. Upload those parts, then complete again.'
+  },
   UNAUTHORIZED: {
     status: 401,
     title: 'Unauthorized',
@@ -85,6 +97,12 @@ export const PROBLEMS = {
     when: 'the bucket is not one of S3_ALLOWED_BUCKETS',
     detail: 'This bucket is not served by r2-signer.',
     fixed: true
+  },
+  CONTENT_TYPE_NOT_ALLOWED: {
+    status: 403,
+    title: 'Content type not allowed',
+    when: 'the content type is outside the upload policy (UPLOAD_CONTENT_TYPES, or the permission service\'s `limits.contentTypes`)',
+    detail: 'Content type "text/html" is not allowed here; allowed: image/*, video/*, application/pdf.'
   },
   NOT_FOUND: {
     status: 404,
@@ -106,12 +124,25 @@ export const PROBLEMS = {
     when: 'the method is not allowed on this route',
     detail: 'Method not allowed.'
   },
+  OBJECT_EXISTS: {
+    status: 412,
+    title: 'Object exists',
+    when: 'the upload is write-once and an object already has this key (checked when a multipart upload is created and again when it is completed)',
+    detail: 'An object with this key already exists and the upload is write-once.',
+    fixed: true
+  },
   PAYLOAD_TOO_LARGE: {
     status: 413,
     title: 'Payload too large',
     when: 'the body is larger than 64 KiB',
     detail: 'The request body is larger than allowed.',
     fixed: true
+  },
+  UPLOAD_TOO_LARGE: {
+    status: 413,
+    title: 'Upload too large',
+    when: 'the upload\'s size is above the upload policy\'s limit (UPLOAD_MAX_BYTES, or the permission service\'s `limits.maxBytes`)',
+    detail: 'The upload is 10485760 bytes; at most 2097152 bytes are allowed here.'
   },
   UNSUPPORTED_MEDIA_TYPE: {
     status: 415,
@@ -189,6 +220,9 @@ export const BODY_CODES = ['PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'] as con
 /** Routes that call storage. */
 export const STORAGE_CODES = ['STORAGE_ERROR', 'STORAGE_UNAVAILABLE'] as const satisfies readonly ProblemCode[]
 
+/** Routes that start an upload: the upload policy (src/uploads/policy.ts). */
+export const UPLOAD_POLICY_CODES = ['UPLOAD_TOO_LARGE', 'CONTENT_TYPE_NOT_ALLOWED'] as const satisfies readonly ProblemCode[]
+
 /** Routes that issue write URLs: refused while storage is not verified safe (src/storage/safety-plugin.ts). */
 export const WRITE_CODES = ['STORAGE_UNSAFE'] as const satisfies readonly ProblemCode[]
 
@@ -208,6 +242,7 @@ export const PROBLEM_STATUSES: Record<number, { reason: string, headers?: Record
   404: { reason: 'Not found' },
   405: { reason: 'Method not allowed' },
   413: { reason: 'Payload too large' },
+  412: { reason: 'Precondition failed' },
   415: { reason: 'Unsupported media type' },
   500: { reason: 'Internal server error' },
   502: { reason: 'Bad gateway' },

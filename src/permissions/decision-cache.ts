@@ -1,5 +1,6 @@
 import { sha256 } from '../signing/sigv4.js'
 import type { PermissionAnswer, PermissionDecision, PermissionQuery } from './permission-client.js'
+import type { UploadLimits } from '../uploads/policy.js'
 
 /**
  * Permission-decision cache in front of the permission client.
@@ -11,6 +12,7 @@ import type { PermissionAnswer, PermissionDecision, PermissionQuery } from './pe
  *   may depend on any claim of the token), hashed with SHA-256: a fixed ~44-byte key per
  *   entry instead of a 1–2 KB token plus a key of up to 1 KiB, and no live bearer tokens
  *   kept in the heap (or in a heap dump) for minutes.
+ * - A decision is kept whole: an allowed one keeps its upload limits (`limits`), here and in the shared store.
  * - Bounded LRU (`maxEntries`); expired entries are dropped when met or evicted.
  * - Single flight: identical checks that arrive while one is in flight wait for its answer
  *   instead of asking again, whatever that answer is (even `no-store` or a failure): it is
@@ -34,9 +36,9 @@ export interface CheckedDecision {
 /** What the cache needs from a shared decision store (src/shared-state/decisions.ts). */
 export interface SharedDecisions {
   /** A miss (undefined) on any failure. */
-  get: (key: string) => Promise<{ outcome: 'allowed' | 'denied', expiresAtMs: number } | undefined>
-  /** Never rejects for a store failure. */
-  set: (key: string, outcome: 'allowed' | 'denied', expiresAtMs: number) => Promise<void>
+  get: (key: string) => Promise<{ outcome: 'allowed' | 'denied', expiresAtMs: number, limits?: UploadLimits } | undefined>
+  /** Never rejects for a store failure. `limits`: an allowed decision's upload limits, kept with it. */
+  set: (key: string, outcome: 'allowed' | 'denied', expiresAtMs: number, limits?: UploadLimits) => Promise<void>
 }
 
 export interface DecisionCacheOptions {
@@ -125,7 +127,7 @@ export function createCachingPermissionClient (client: AskingClient, { maxEntrie
     if (expiresAt <= askedAt) return
     cache.set(key, decision, expiresAt)
     // Not awaited: this request need not wait for Redis (the store never rejects on failure).
-    if (shared !== undefined) void shared.set(key, decision.outcome, expiresAt).catch(() => {})
+    if (shared !== undefined) void shared.set(key, decision.outcome, expiresAt, decision.outcome === 'allowed' ? decision.limits : undefined).catch(() => {})
   }
 
   /** The shared store's decision for `key`, if it has a live one (then also kept locally). */
@@ -135,7 +137,9 @@ export function createCachingPermissionClient (client: AskingClient, { maxEntrie
     if (known === undefined) return undefined
     const expiresAt = Math.min(known.expiresAtMs, notAfterMs)
     if (expiresAt <= now()) return undefined
-    const decision = DECIDED[known.outcome]
+    const decision = known.outcome === 'allowed' && known.limits !== undefined
+      ? Object.freeze({ outcome: 'allowed' as const, limits: known.limits })
+      : DECIDED[known.outcome]
     cache.set(key, decision, expiresAt)
     return decision
   }

@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events'
 import { Pool, type Dispatcher } from 'undici'
 import { errorCode } from '../http/error-code.js'
-import { readBatchPermissionAnswer, readPermissionAnswer } from './answer.js'
+import { readBatchPermissionAnswer, readPermissionAnswer, type PermissionAnswerBody } from './answer.js'
+import type { UploadLimits } from '../uploads/policy.js'
 
 /**
  * The HTTP client for the permission service (the contract is in the README and
@@ -22,7 +23,8 @@ export interface PermissionQuery {
 }
 
 export type PermissionDecision =
-  | { outcome: 'allowed' }
+  /** `limits`: the upload limits the permission service set for this request (src/uploads/policy.ts). */
+  | { outcome: 'allowed', limits?: UploadLimits }
   | { outcome: 'denied' }
   | { outcome: 'unauthenticated' }
   | { outcome: 'unavailable', reason: string }
@@ -58,7 +60,7 @@ export function createPermissionClient ({ url, timeoutMs, maxConnections }: Perm
     return await endpoint.exchange(authorization, JSON.stringify(query), MAX_RESPONSE_BYTES, (bytes, headers) => {
       const answer = readPermissionAnswer(bytes)
       if (!answer.ok) return notReusable(unavailable(`malformed answer: ${answer.problem}`))
-      return { decision: answer.allowed ? ALLOWED : DENIED, maxAgeSeconds: maxAge(headers) }
+      return { decision: decisionOf(answer), maxAgeSeconds: maxAge(headers) }
     }, (decision) => decision)
   }
 
@@ -85,7 +87,7 @@ export function createBatchPermissionClient ({ url, timeoutMs, maxConnections }:
       const answer = readBatchPermissionAnswer(bytes, queries.length)
       if (!answer.ok) return same(notReusable(unavailable(`malformed batch answer: ${answer.problem}`)))
       const maxAgeSeconds = maxAge(headers)
-      return answer.results.map(({ allowed }) => ({ decision: allowed ? ALLOWED : DENIED, maxAgeSeconds }))
+      return answer.results.map((result) => ({ decision: decisionOf(result), maxAgeSeconds }))
     }, same)
   }
 
@@ -185,6 +187,12 @@ async function readAtMost (body: Dispatcher.ResponseData['body'], limit: number)
 }
 
 export type PermissionClient = ReturnType<typeof createPermissionClient>
+
+/** Allowed (with the answer's upload limits, if any) or denied. */
+function decisionOf (answer: Extract<PermissionAnswerBody, { ok: true }>): PermissionDecision {
+  if (!answer.allowed) return DENIED
+  return answer.limits === undefined ? ALLOWED : Object.freeze({ outcome: 'allowed' as const, limits: answer.limits })
+}
 
 function unavailable (reason: string): PermissionDecision {
   return { outcome: 'unavailable', reason }

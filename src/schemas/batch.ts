@@ -1,4 +1,4 @@
-import { Type, type TSchema } from 'typebox'
+import { Type } from 'typebox'
 import { DownloadUrlRequest } from './download-url.js'
 import { UploadUrlRequest } from './upload-url.js'
 import { ExpiresIn, Problem, SignedUrlFields } from './common.js'
@@ -10,9 +10,6 @@ import { ExpiresIn, Problem, SignedUrlFields } from './common.js'
  */
 const { expiresIn: _downloadTtl, ...downloadFields } = DownloadUrlRequest.properties
 const { expiresIn: _uploadTtl, ...uploadFields } = UploadUrlRequest.properties
-
-/** The same schema without TypeBox's optional marker (a non-enumerable property): required where it is used. */
-const required = <T extends TSchema>(schema: T): T => ({ ...schema })
 
 export const BatchDownloadItem = Type.Object({
   op: Type.Literal('download', { description: 'A download URL, as POST /v1/download-urls signs it.' }),
@@ -26,12 +23,11 @@ export const BatchDownloadItem = Type.Object({
 
 export const BatchUploadItem = Type.Object({
   op: Type.Literal('upload', { description: 'An upload URL, as POST /v1/upload-urls signs it, with the same limits.' }),
-  ...uploadFields,
-  contentLength: required(uploadFields.contentLength)
+  ...uploadFields
 }, {
   $id: 'BatchUploadItem',
   additionalProperties: false,
-  description: 'One upload URL: the fields of UploadUrlRequest but `expiresIn` (given once for the batch); `contentLength` is required.',
+  description: 'One upload URL: the fields of UploadUrlRequest but `expiresIn` (given once for the batch), with the same upload policy (UPLOAD_MAX_BYTES, UPLOAD_CONTENT_TYPES, the permission service\'s limits).',
   examples: [{ op: 'upload', key: 'users/alice/photos/1.jpg', contentType: 'image/jpeg', contentLength: 48213 }]
 })
 

@@ -1,5 +1,6 @@
 import type { SharedRedis, SharedStateLogger } from './redis.js'
 import { redisErrorReason } from './redis.js'
+import { parseUploadLimits, type UploadLimits } from '../uploads/policy.js'
 
 /**
  * Permission decisions shared by all instances, behind each instance's LRU (decision-cache.ts):
@@ -8,7 +9,10 @@ import { redisErrorReason } from './redis.js'
  *
  * Keys are the decision cache's key, `decisionKey()` (SHA-256 of the Authorization header and the
  * query): never a token. Values are the outcome, when it was stored and until when it holds
- * (Redis expires the key then too). Only `allowed` and `denied` are stored.
+ * (Redis expires the key then too), and an allowed decision's upload limits (sizes, media type
+ * patterns, a flag: never a token or a URL), as `outcome:storedAt:expiresAt[:limitsJson]`.
+ * Only `allowed` and `denied` are stored; limits read back are checked like the permission
+ * service's (src/uploads/policy.ts): a value that does not parse is a miss.
  *
  * Best effort: any failure (Redis down, timeout) is a miss on `get` and nothing on `set`; the
  * local cache and the permission service carry on. Logged once per outage; onFailure counts.
@@ -22,12 +26,14 @@ export interface SharedDecision {
   outcome: SharedOutcome
   /** Wall clock (ms) until which it may be reused, as its first asker computed it. */
   expiresAtMs: number
+  /** An allowed decision's upload limits. */
+  limits?: UploadLimits
 }
 
 export interface SharedDecisionStore {
   get: (decisionKey: string) => Promise<SharedDecision | undefined>
   /** Stores until `expiresAtMs` (wall clock); nothing if that is not in the future. */
-  set: (decisionKey: string, outcome: SharedOutcome, expiresAtMs: number) => Promise<void>
+  set: (decisionKey: string, outcome: SharedOutcome, expiresAtMs: number, limits?: UploadLimits) => Promise<void>
   dropBefore: (timeMs: number) => void
 }
 
@@ -78,12 +84,21 @@ export function createSharedDecisionStore ({ redis, log, onFailure, now = Date.n
       }
       succeeded()
       if (value === null) return undefined
-      const [outcome, storedAt, expiresAt] = value.split(':')
+      const [outcome, storedAt, expiresAt, ...rest] = value.split(':')
       const expiresAtMs = Number(expiresAt)
       if (Number(storedAt) < notBefore || !(expiresAtMs > now())) return undefined
-      return outcome === 'allowed' || outcome === 'denied' ? { outcome, expiresAtMs } : undefined
+      if (outcome !== 'allowed' && outcome !== 'denied') return undefined
+      if (rest.length === 0) return { outcome, expiresAtMs }
+      if (outcome !== 'allowed') return undefined
+      let limits
+      try {
+        limits = parseUploadLimits(JSON.parse(rest.join(':')))
+      } catch {
+        return undefined
+      }
+      return limits.ok ? { outcome, expiresAtMs, limits: limits.limits } : undefined
     },
-    async set (decisionKey, outcome, expiresAtMs) {
+    async set (decisionKey, outcome, expiresAtMs, limits) {
       const key = redisKey(decisionKey)
       const at = now()
       const ttlMs = Math.floor(expiresAtMs - at)
@@ -93,7 +108,8 @@ export function createSharedDecisionStore ({ redis, log, onFailure, now = Date.n
         return
       }
       try {
-        await redis.client.set(key, `${outcome}:${at}:${Math.floor(expiresAtMs)}`, 'PX', ttlMs)
+        const tail = outcome === 'allowed' && limits !== undefined ? `:${JSON.stringify(limits)}` : ''
+        await redis.client.set(key, `${outcome}:${at}:${Math.floor(expiresAtMs)}${tail}`, 'PX', ttlMs)
       } catch (error) {
         failed(error)
         return

@@ -47,7 +47,10 @@ export interface PresignInput {
   signingDate?: Date;
   /**
    * Lower-case names of headers that get SIGNED, so the client must send them verbatim.
-   * PutObject: content-type, content-length, content-md5. UploadPart: content-length, content-md5.
+   * PutObject: content-type (always signed: application/octet-stream when absent), content-length,
+   * content-md5, if-none-match (`*` only: storage refuses to overwrite an existing key, 412).
+   * UploadPart: content-length, content-md5; never content-type, so a part's bytes can be sent as
+   * they are (a Blob slice, `curl -T`) without a Content-Type header.
    */
   headers?: Record<string, string>;
   /** GetObject/HeadObject: -> response-content-type. */
@@ -101,6 +104,8 @@ const REGION = /^(?!-)(?![A-Za-z0-9-]*-$)[A-Za-z0-9-]{1,63}$/
 /** Signed header values: visible ASCII, spaces and tabs (anything else can't be sent faithfully). */
 const HEADER_VALUE = /^[\t\x20-\x7e]*[\x21-\x7e][\t\x20-\x7e]*$/
 const CONTENT_LENGTH = /^(?:0|[1-9][0-9]{0,15})$/
+/** The only If-None-Match S3 and R2 honour on PutObject: "only if no object has this key". */
+const IF_NONE_MATCH_ANY = '*'
 
 interface OperationSpec {
   method: 'GET' | 'HEAD' | 'PUT';
@@ -238,7 +243,6 @@ export function createPresigner (config: PresignerConfig): Presigner {
     // Bucket chars are all unreserved, so path-style needs no escaping of the bucket.
     const path = (virtual ? '/' : '/' + bucket + '/') + uriEscapePath(key)
 
-    // Signed headers (sorted): content-length, content-md5, content-type, host.
     let canonicalHeaders = ''
     let signedHeaderList: string // for the canonical request
     let signedHeaderParam: string // the same, escaped for the query string
@@ -249,9 +253,11 @@ export function createPresigner (config: PresignerConfig): Presigner {
       if (input.responseContentType !== undefined || input.responseContentDisposition !== undefined) {
         throw new TypeError(`presigner: response overrides are not valid for ${input.operation}`)
       }
-      let contentType = DEFAULT_PUT_CONTENT_TYPE
+      const isPut = input.operation === 'PutObject'
+      let contentType = isPut ? DEFAULT_PUT_CONTENT_TYPE : undefined
       let contentLength: string | undefined
       let contentMd5: string | undefined
+      let ifNoneMatch: string | undefined
       const headers = input.headers
       if (headers !== undefined) {
         for (const name in headers) {
@@ -264,13 +270,17 @@ export function createPresigner (config: PresignerConfig): Presigner {
             }
           } else if (name === 'content-md5') {
             contentMd5 = checkHeaderValue(name, value)
-          } else if (name === 'content-type' && input.operation === 'PutObject') {
+          } else if (name === 'content-type' && isPut) {
             contentType = checkHeaderValue(name, value)
+          } else if (name === 'if-none-match' && isPut) {
+            if (value !== IF_NONE_MATCH_ANY) throw new TypeError('presigner: if-none-match must be "*"')
+            ifNoneMatch = value
           } else {
             throw new TypeError(`presigner: header ${JSON.stringify(name)} cannot be signed for ${input.operation}`)
           }
         }
       }
+      // Sorted: content-length, content-md5, content-type, host, if-none-match.
       signedHeaderList = ''
       signedHeaderParam = ''
       if (contentLength !== undefined) {
@@ -285,11 +295,23 @@ export function createPresigner (config: PresignerConfig): Presigner {
         signedHeaderParam += 'content-md5%3B'
         signedHeaders['content-md5'] = contentMd5
       }
-      // content-type is always signed for PUT: the SDK always sends one (see DEFAULT_PUT_CONTENT_TYPE).
-      canonicalHeaders += 'content-type:' + canonicalHeaderValue(contentType) + '\n'
-      signedHeaderList += 'content-type;host'
-      signedHeaderParam += 'content-type%3Bhost'
-      signedHeaders['content-type'] = contentType
+      // PutObject always signs content-type: the SDK always sends one (see DEFAULT_PUT_CONTENT_TYPE).
+      // UploadPart never does: the part's bytes are opaque, and clients rarely set a type on them.
+      if (contentType !== undefined) {
+        canonicalHeaders += 'content-type:' + canonicalHeaderValue(contentType) + '\n'
+        signedHeaderList += 'content-type;'
+        signedHeaderParam += 'content-type%3B'
+        signedHeaders['content-type'] = contentType
+      }
+      canonicalHeaders += 'host:' + host + '\n'
+      signedHeaderList += 'host'
+      signedHeaderParam += 'host'
+      if (ifNoneMatch !== undefined) {
+        canonicalHeaders += 'if-none-match:' + ifNoneMatch + '\n'
+        signedHeaderList += ';if-none-match'
+        signedHeaderParam += '%3Bif-none-match'
+        signedHeaders['if-none-match'] = ifNoneMatch
+      }
 
       if (input.operation === 'UploadPart') {
         const partNumber = input.partNumber
@@ -312,6 +334,7 @@ export function createPresigner (config: PresignerConfig): Presigner {
       if (input.partNumber !== undefined || input.uploadId !== undefined) {
         throw new TypeError('presigner: partNumber/uploadId are only valid for UploadPart')
       }
+      canonicalHeaders += 'host:' + host + '\n'
       signedHeaderList = 'host'
       signedHeaderParam = 'host'
       tail = ''
@@ -323,7 +346,6 @@ export function createPresigner (config: PresignerConfig): Presigner {
       }
       tail += op.xId
     }
-    canonicalHeaders += 'host:' + host + '\n'
     signedHeaders['host'] = host
 
     const queryStart = queryHead + date8 + scopeTailEscaped + '&X-Amz-Date=' + amzDate + '&X-Amz-Expires=' + String(expiresIn)

@@ -8,6 +8,7 @@ import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  HeadObjectCommand,
   ListPartsCommand,
   type S3Client
 } from '@aws-sdk/client-s3'
@@ -22,7 +23,7 @@ const UPLOAD_ID = new RegExp(UPLOAD_ID_PATTERN)
 /** Largest page S3 and R2 return for ListParts. */
 const LIST_PARTS_MAX_PAGE = 1000
 
-export type MultipartOperation = 'CreateMultipartUpload' | 'ListParts' | 'CompleteMultipartUpload' | 'AbortMultipartUpload'
+export type MultipartOperation = 'CreateMultipartUpload' | 'ListParts' | 'CompleteMultipartUpload' | 'AbortMultipartUpload' | 'HeadObject'
 
 export interface MultipartStorageOptions extends S3Connection {
   /** Bounds connecting, waiting for the answer's headers, and any silence while reading its body. */
@@ -154,6 +155,17 @@ export class MultipartStorage {
         throw new StorageProblem('UPLOAD_NOT_FOUND', undefined, { ...error.storage, message: `${error.storage.message} (ListParts: no such upload)` })
       }
       throw error
+    }
+  }
+
+  /** Whether an object has this key (HeadObject; 404 is false): the write-once check of multipart uploads. */
+  async objectExists ({ bucket, key }: { bucket: string, key: string }): Promise<boolean> {
+    try {
+      await this.#client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))
+      return true
+    } catch (error) {
+      if ((error as SdkError).$metadata?.httpStatusCode === 404) return false
+      throw toStorageProblem('HeadObject', false, error)
     }
   }
 

@@ -123,7 +123,7 @@ t.test('HS256 app (JWT_SECRET)', async (t) => {
 
   t.test('the upload route is protected too', async (t) => {
     const local = await build(t)
-    const res = await local.post('/v1/upload-urls', { key: 'a.txt', contentType: 'text/plain' }, bearer(unsignedToken({ sub: 'alice', exp: now() + 600 })))
+    const res = await local.post('/v1/upload-urls', { key: 'a.txt', contentType: 'text/plain', contentLength: 1 }, bearer(unsignedToken({ sub: 'alice', exp: now() + 600 })))
     await assertInvalidToken(t, local, res)
   })
 })

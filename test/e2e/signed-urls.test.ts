@@ -14,7 +14,7 @@ import { createPresigner } from '../../src/signing/presigner.js'
 const token = tokenFor('alice')
 
 async function upload (t: Parameters<typeof signUrl>[0], app: Parameters<typeof signUrl>[1], key: string, body: Buffer | string, contentType = 'application/octet-stream') {
-  const signed = await signUrl(t, app, 'upload-urls', { key, contentType }, token)
+  const signed = await signUrl(t, app, 'upload-urls', { key, contentType, contentLength: Buffer.byteLength(body) }, token)
   const response = await fetch(signed.url, { method: 'PUT', headers: signed.headers, body })
   t.equal(response.status, 200, `storage accepts the upload of ${JSON.stringify(key).slice(0, 60)}`)
   return signed
@@ -166,7 +166,7 @@ t.test('download options become response overrides that storage applies', async 
 
 t.test('a request may name an allowed bucket other than the default', async (t) => {
   const app = await buildWithStorage(t)
-  const signed = await signUrl(t, app, 'upload-urls', { key: 'x.txt', bucket: app.otherBucket, contentType: 'text/plain' }, token)
+  const signed = await signUrl(t, app, 'upload-urls', { key: 'x.txt', bucket: app.otherBucket, contentType: 'text/plain', contentLength: 5 }, token)
   t.equal(signed.bucket, app.otherBucket)
   t.equal((await fetch(signed.url, { method: 'PUT', headers: signed.headers, body: 'other' })).status, 200)
   const stored = await s3Client().send(new GetObjectCommand({ Bucket: app.otherBucket, Key: 'x.txt' }))

@@ -110,7 +110,7 @@ t.test('what r2-signer sends conforms to the contract', async (t) => {
   const app = await build(t)
   const token = tokenFor('alice')
   t.equal((await app.post('/v1/download-urls', { key: 'users/alice/a.txt' }, bearer(token))).status, 200)
-  t.equal((await app.post('/v1/upload-urls', { key: 'users/alice/b.txt', contentType: 'text/plain' }, bearer(token))).status, 200)
+  t.equal((await app.post('/v1/upload-urls', { key: 'users/alice/b.txt', contentType: 'text/plain', contentLength: 1 }, bearer(token))).status, 200)
   t.equal(app.permissions.received.length, 2)
   for (const received of app.permissions.received) {
     t.ok(check('PermissionCheckRequest', received.body), `${JSON.stringify(received.body)} is a PermissionCheckRequest`)

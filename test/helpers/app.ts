@@ -220,16 +220,29 @@ export async function expectProblem (t: Test, res: Response, status: number, cod
   return assertProblem(t, await answerOf(res), status, code, label)
 }
 
-/** The multipart API for one key, as alice: thin wrappers that return the raw answer. */
+/**
+ * The multipart API for one key, as alice: thin wrappers that return the raw answer. The
+ * uploadToken a create answers is remembered and sent with part-urls and complete for that
+ * upload, unless `extra` names one (`{ uploadToken: undefined }` sends none); `useToken` sets one.
+ * create sends `size` (default 24 MiB: three 8 MiB parts) unless `extra` overrides it.
+ */
 export function multipartApi (app: TestApp, key: string, bucket?: string) {
   const b = bucket === undefined ? {} : { bucket }
+  const tokens = new Map<string, string>()
+  const withToken = (uploadId: string, extra: Json) => 'uploadToken' in extra ? extra : { uploadToken: tokens.get(uploadId), ...extra }
   return {
-    create: (extra: Json = {}) => call(app, 'POST', '/v1/multipart-uploads', { key, contentType: 'application/octet-stream', ...b, ...extra }),
+    create: async (extra: Json = {}) => {
+      const answer = await call(app, 'POST', '/v1/multipart-uploads', { key, contentType: 'application/octet-stream', size: 24 * 1024 * 1024, ...b, ...extra })
+      if (answer.status === 201) tokens.set(answer.body.uploadId as string, answer.body.uploadToken as string)
+      return answer
+    },
+    useToken: (uploadId: string, uploadToken: string) => { tokens.set(uploadId, uploadToken) },
+    tokenOf: (uploadId: string) => tokens.get(uploadId),
     partUrls: (uploadId: string, partNumbers: number[], extra: Json = {}) =>
-      call(app, 'POST', uploadPath(uploadId, '/part-urls'), { key, partNumbers, ...b, ...extra }),
+      call(app, 'POST', uploadPath(uploadId, '/part-urls'), { key, partNumbers, ...b, ...withToken(uploadId, extra) }),
     listParts: (uploadId: string) => call(app, 'GET', uploadPath(uploadId, '/parts') + keyQuery(key, bucket)),
-    complete: (uploadId: string, parts: Array<{ partNumber: number, etag: string }>) =>
-      call(app, 'POST', uploadPath(uploadId, '/complete'), { key, parts, ...b }),
+    complete: (uploadId: string, parts: Array<{ partNumber: number, etag: string }>, extra: Json = {}) =>
+      call(app, 'POST', uploadPath(uploadId, '/complete'), { key, parts, ...b, ...withToken(uploadId, extra) }),
     abort: (uploadId: string) => call(app, 'DELETE', uploadPath(uploadId) + keyQuery(key, bucket))
   }
 }

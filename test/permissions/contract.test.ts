@@ -10,7 +10,7 @@ import { json, startPermissionStub, type StubHandler } from '../helpers/permissi
 import { bearer, tokenFor } from '../helpers/tokens.js'
 
 const DOWNLOAD = { key: 'users/alice/photo.jpg' }
-const UPLOAD = { key: 'users/alice/upload.bin', contentType: 'application/octet-stream' }
+const UPLOAD = { key: 'users/alice/upload.bin', contentType: 'application/octet-stream', contentLength: 1024 }
 
 type Body = Record<string, unknown>
 

@@ -250,6 +250,7 @@ export function genInput (rng: Rng, operation: PresignOperation = rng.pick(OPERA
     if (operation === 'PutObject' && rng.bool(0.7)) headers['content-type'] = rng.pick(CONTENT_TYPES)
     if (rng.bool(0.5)) headers['content-length'] = contentLength(rng)
     if (rng.bool(0.4)) headers['content-md5'] = base64(rng, 16)
+    if (operation === 'PutObject' && rng.bool(0.3)) headers['if-none-match'] = '*'
     if (Object.keys(headers).length > 0 || rng.bool(0.5)) input.headers = headers
     if (operation === 'UploadPart') {
       input.partNumber = rng.pick([1, 2, 10, 9999, 10_000, rng.int(1, 10_000)])

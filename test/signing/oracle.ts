@@ -9,7 +9,9 @@
  *   presign time) + `x-amz-sdk-checksum-algorithm=CRC32` to PutObject/UploadPart. We must not
  *   emit those (R2 rejects them), so the oracle is told not to either.
  * - `signableHeaders: content-type, content-length, content-md5`: S3RequestPresigner marks
- *   content-type unsignable by default; we want the client bound to the type it declared.
+ *   content-type unsignable by default; we want the client bound to the type it declared. For
+ *   UploadPart only content-length and content-md5: a part carries no type of its own.
+ * - `if-none-match` (PutObject's IfNoneMatch) is an ordinary header: signed without being named.
  * - User agent: nothing to configure. getSignedUrl deletes x-amz-user-agent,
  *   amz-sdk-invocation-id and amz-sdk-request before signing, and `user-agent` is never signed
  *   or hoisted into the query.
@@ -24,6 +26,8 @@ import type { PresignInput, PresignerConfig } from '../../src/signing/presigner.
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true'
 
 export const SIGNABLE_HEADERS: ReadonlySet<string> = new Set(['content-type', 'content-length', 'content-md5'])
+/** UploadPart: content-type stays unsigned (S3RequestPresigner's default), so parts need none. */
+export const PART_SIGNABLE_HEADERS: ReadonlySet<string> = new Set(['content-length', 'content-md5'])
 
 export function createOracleClient (config: PresignerConfig): S3Client {
   return new S3Client({
@@ -64,7 +68,8 @@ export function oracleCommand (input: PresignInput): OracleCommand {
         Key,
         ContentType: h['content-type'],
         ContentLength: contentLength,
-        ContentMD5: h['content-md5']
+        ContentMD5: h['content-md5'],
+        IfNoneMatch: h['if-none-match']
       })
     case 'UploadPart':
       return new UploadPartCommand({
@@ -94,7 +99,8 @@ export function createOracle (config: PresignerConfig): Oracle {
       const options = {
         expiresIn: input.expiresIn,
         signingDate: input.signingDate ?? new Date(),
-        signableHeaders: new Set(SIGNABLE_HEADERS)
+        // Parts never sign content-type (the SDK still sends its default one, unsigned).
+        signableHeaders: new Set(input.operation === 'UploadPart' ? PART_SIGNABLE_HEADERS : SIGNABLE_HEADERS)
       }
       const command = oracleCommand(input)
       // One call per concrete type: getSignedUrl's generics don't accept the union.

@@ -41,9 +41,10 @@ function check (config: PresignerConfig, input: PresignInput, ours: PresignedUrl
   if (ours.signedHeaders['host'] !== u.host) problems.push(`signedHeaders.host ${String(ours.signedHeaders['host'])} != URL host ${u.host}`)
   if (ours.method !== METHODS[input.operation]) problems.push(`method ${ours.method}`)
   if (ours.method === 'PUT') {
-    const want = input.headers?.['content-type'] ?? DEFAULT_PUT_CONTENT_TYPE
+    // Parts never sign a content type; PutObject always does.
+    const want = input.operation === 'UploadPart' ? undefined : input.headers?.['content-type'] ?? DEFAULT_PUT_CONTENT_TYPE
     if (ours.signedHeaders['content-type'] !== want) problems.push(`signed content-type ${String(ours.signedHeaders['content-type'])}`)
-    for (const h of ['content-length', 'content-md5']) {
+    for (const h of ['content-length', 'content-md5', 'if-none-match']) {
       if (ours.signedHeaders[h] !== input.headers?.[h]) problems.push(`signed ${h} ${String(ours.signedHeaders[h])}`)
     }
   }
@@ -65,7 +66,7 @@ function check (config: PresignerConfig, input: PresignInput, ours: PresignedUrl
 t.test(`generated cases: presign().url === getSignedUrl() (seed ${seed})`, async (t) => {
   const rng = new Rng(seed)
   let failures = 0
-  const coverage = { virtualHosted: 0, pathStyleFallback: 0, forcedPath: 0, ip: 0, dayBoundary: 0, GetObject: 0, HeadObject: 0, PutObject: 0, UploadPart: 0 }
+  const coverage = { virtualHosted: 0, pathStyleFallback: 0, forcedPath: 0, ip: 0, dayBoundary: 0, GetObject: 0, HeadObject: 0, PutObject: 0, UploadPart: 0, ifNoneMatch: 0, partContentLengthOnly: 0 }
   const started = Date.now()
   for (let i = 0; i < CASES; i++) {
     // Random config per case, so each presigner's date/key caches see interleaved dates.
@@ -83,6 +84,8 @@ t.test(`generated cases: presign().url === getSignedUrl() (seed ${seed})`, async
       continue
     }
     coverage[input.operation]++
+    if (input.headers?.['if-none-match'] !== undefined) coverage.ifNoneMatch++
+    if (input.operation === 'UploadPart' && input.headers?.['content-length'] !== undefined && input.headers['content-md5'] === undefined) coverage.partContentLengthOnly++
     const host = new URL(config.endpoint).hostname
     const isIp = /^\d+\.\d+\.\d+\.\d+$/.test(host) || host.startsWith('[')
     if (isIp) coverage.ip++

@@ -94,7 +94,7 @@ t.test('raw Ceph, STORAGE_UNSAFE_HEADERS=refuse (default): writes 503 STORAGE_UN
   const app = await buildWithStorage(t, { rawStorage: true })
   await s3.send(new PutObjectCommand({ Bucket: app.bucket, Key: 'users/alice/a.txt', Body: 'A' }))
 
-  const upload = await call(app, 'POST', '/v1/upload-urls', { key: 'users/alice/b.txt', contentType: 'text/plain' })
+  const upload = await call(app, 'POST', '/v1/upload-urls', { key: 'users/alice/b.txt', contentType: 'text/plain', contentLength: 1 })
   const problem = assertProblem(t, upload, 503, 'STORAGE_UNSAFE', 'upload URL')
   t.match(problem.detail, /docs\/storage-safety\.md/, 'the detail points at the docs')
   t.match(problem.detail, /x-amz-\* headers/)
@@ -137,7 +137,7 @@ t.test('raw Ceph, STORAGE_UNSAFE_HEADERS=warn: write URLs are issued, the risk i
   const app = await buildWithStorage(t, { rawStorage: true, env: { STORAGE_UNSAFE_HEADERS: 'warn' } })
   await settled(app)
   for (const key of ['users/alice/1.txt', 'users/alice/2.txt']) {
-    const answer = await call(app, 'POST', '/v1/upload-urls', { key, contentType: 'text/plain' })
+    const answer = await call(app, 'POST', '/v1/upload-urls', { key, contentType: 'text/plain', contentLength: 1 })
     t.equal(answer.status, 200, `${key}: signed anyway`)
     const put = await fetch(answer.body.url as string, { method: 'PUT', headers: answer.body.headers as Record<string, string>, body: 'x' })
     t.equal(put.status, 200, 'and storage takes the upload')
@@ -155,7 +155,7 @@ t.test('Ceph behind the header-enforcing proxy: found safe, writes work end to e
   const app = await buildWithStorage(t)
   const report = await settled(app)
   t.equal(report.verdict, 'safe')
-  const answer = await call(app, 'POST', '/v1/upload-urls', { key: 'users/alice/ok.txt', contentType: 'text/plain' })
+  const answer = await call(app, 'POST', '/v1/upload-urls', { key: 'users/alice/ok.txt', contentType: 'text/plain', contentLength: 4 })
   t.equal(answer.status, 200)
   const put = await fetch(answer.body.url as string, { method: 'PUT', headers: answer.body.headers as Record<string, string>, body: 'fine' })
   t.equal(put.status, 200)
@@ -172,7 +172,7 @@ t.test('STORAGE_CHECK_INTERVAL_SECONDS: storage that turns unsafe is found at th
   const app = await buildWithStorage(t, { env: { STORAGE_CHECK_INTERVAL_SECONDS: '1' } })
   const proxy = app.proxy as NonNullable<typeof app.proxy>
   t.equal((await settled(app)).verdict, 'safe')
-  const upload = () => call(app, 'POST', '/v1/upload-urls', { key: 'users/alice/flip.txt', contentType: 'text/plain' })
+  const upload = () => call(app, 'POST', '/v1/upload-urls', { key: 'users/alice/flip.txt', contentType: 'text/plain', contentLength: 1 })
   t.equal((await upload()).status, 200)
 
   const until = async (verdict: string) => {
@@ -193,7 +193,7 @@ t.test('STORAGE_CHECK_INTERVAL_SECONDS: storage that turns unsafe is found at th
 t.test('before the first verdict, writes wait for it instead of guessing', async (t) => {
   const app = await buildWithStorage(t)
   const before = app.app.storageSafety.status().verdict
-  const answer = await call(app, 'POST', '/v1/upload-urls', { key: 'users/alice/early.txt', contentType: 'text/plain' })
+  const answer = await call(app, 'POST', '/v1/upload-urls', { key: 'users/alice/early.txt', contentType: 'text/plain', contentLength: 1 })
   t.equal(answer.status, 200, `signed once the verdict came (it was ${before} when the request was sent)`)
   t.equal(app.app.storageSafety.status().verdict, 'safe')
 })
@@ -201,7 +201,7 @@ t.test('before the first verdict, writes wait for it instead of guessing', async
 t.test('storage that cannot be reached: writes are refused after a bounded wait, with Retry-After', async (t) => {
   const app = await build(t, { storageSelfTest: true, env: { S3_ENDPOINT: `http://127.0.0.1:${await closedPort()}`, S3_TIMEOUT_MS: '300' } })
   const started = Date.now()
-  const answer = await call(app, 'POST', '/v1/upload-urls', { key: 'users/alice/x.txt', contentType: 'text/plain' })
+  const answer = await call(app, 'POST', '/v1/upload-urls', { key: 'users/alice/x.txt', contentType: 'text/plain', contentLength: 1 })
   const problem = assertProblem(t, answer, 503, 'STORAGE_UNSAFE')
   t.match(problem.detail, /paused until the storage self-test confirms/)
   t.ok(Date.now() - started < 5000, 'answered without hanging')
@@ -217,7 +217,7 @@ t.test('storage that cannot be reached: writes are refused after a bounded wait,
 async function attack (t: Test, app: TestApp & { bucket: string, otherBucket: string }) {
   await s3.send(new PutObjectCommand({ Bucket: app.otherBucket, Key: 'payroll/secret.txt', Body: 'the secret' }))
   t.equal((await call(app, 'POST', '/v1/download-urls', { key: 'payroll/secret.txt', bucket: app.otherBucket })).status, 403, 'alice may not read it')
-  const signed = await call(app, 'POST', '/v1/upload-urls', { key: 'users/alice/loot.txt', contentType: 'text/plain' })
+  const signed = await call(app, 'POST', '/v1/upload-urls', { key: 'users/alice/loot.txt', contentType: 'text/plain', contentLength: 0 })
   t.equal(signed.status, 200)
   const put = await fetch(signed.body.url as string, {
     method: 'PUT',

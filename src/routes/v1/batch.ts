@@ -1,13 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { BatchDownloadItem, BatchEnvelope, BatchRequest, BatchResponse, BatchUploadItem } from '../../schemas/batch.js'
 import { BODY_CODES } from '../../http/problem-catalogue.js'
+import { signUpload, type SingleUploadRequest } from '../../uploads/single-put.js'
 import { HttpProblem, type ProblemBody } from '../../http/problem.js'
 import { createValidatorCompiler } from '../../http/ajv.js'
 import { validationProblem, type ValidationIssue } from '../../http/error-handler.js'
 import { problemResponsesFor } from '../../openapi/problems.js'
 import type { ObjectCheck } from '../../permissions/plugin.js'
 import { bearerAuth, resolveExpiresIn } from './shared.js'
-import { downloadSigner, signUpload, type DownloadFields, type SignedAnswer, type UploadFields } from './sign.js'
+import { downloadSigner, type DownloadFields, type SignedAnswer } from './sign.js'
 
 /** A batch body may hold BATCH_MAX_ITEMS items of up to this size each (a 1 KiB key, escaped, and the other fields). */
 const BODY_BYTES_PER_ITEM = 2048
@@ -15,7 +16,7 @@ const BODY_BYTES_BASE = 64 * 1024
 
 type Item =
   | ({ op: 'download', key: string, bucket?: string } & DownloadFields)
-  | ({ op: 'upload', key: string, bucket?: string } & UploadFields)
+  | ({ op: 'upload', key: string, bucket?: string } & SingleUploadRequest)
 
 export type BatchItemResult =
   | ({ status: 200 } & SignedAnswer)
@@ -98,16 +99,20 @@ const batch: FastifyPluginAsyncTypebox = async (app) => {
     const checks: ObjectCheck[] = toCheck.map(({ item }) => ({ action: item.op === 'upload' ? 'write' : 'read', object: item }))
     const authorizations = await app.checkObjects(request, checks)
 
-    // 4. sign what was allowed (rate limits, issue 12: count the allowed items' URLs for request.user.sub here, once per batch)
+    // 4. sign what was allowed, at one instant (every URL of a batch expires together), with the
+    // single routes' rules: the upload policy (sizes, types, write-once) per upload item.
+    // Rate limits (issue 12): count the allowed items' URLs for request.user.sub here, once per batch.
+    const signingDate = new Date()
     authorizations.forEach((authorization, n) => {
       const { index, item } = toCheck[n] as { index: number, item: Item }
       if (!authorization.allowed) {
         results[index] = refused(authorization.problem)
-        return
+      } else if (item.op === 'upload') {
+        const signed = signUpload(app, authorization, item, expiresIn, signingDate)
+        results[index] = signed.ok ? { status: 200, ...signed.answer } : refused(signed.problem)
+      } else {
+        results[index] = { status: 200, ...signDownload(authorization.bucket, authorization.key, item, expiresIn, signingDate) }
       }
-      const { bucket, key } = authorization
-      const signed = item.op === 'upload' ? signUpload(app, bucket, key, item, expiresIn) : signDownload(bucket, key, item, expiresIn)
-      results[index] = { status: 200, ...signed }
     })
 
     let signed = 0

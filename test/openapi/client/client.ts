@@ -103,7 +103,7 @@ const checks: Array<true> = [
   true as Equal<Schemas['UploadUrlResponse']['method'], 'PUT'>,
   true as Equal<Schemas['DownloadUrlRequest']['method'], 'GET' | 'HEAD' | undefined>,
   true as Equal<Schemas['DownloadUrlRequest']['key'], string>,
-  true as Equal<Schemas['UploadUrlRequest']['contentLength'], number | undefined>,
+  true as Equal<Schemas['UploadUrlRequest']['contentLength'], number>,
   true as Equal<Schemas['Problem']['status'], number>,
   true as Equal<operations['createDownloadUrl']['requestBody']['content']['application/json'], Schemas['DownloadUrlRequest']>,
   true as Equal<Schemas['BatchDownloadItem']['op'], 'download'>,
@@ -118,7 +118,9 @@ export async function typeErrors (client: Client): Promise<void> {
   // @ts-expect-error method is GET or HEAD
   await client.POST('/v1/download-urls', { body: { key: 'a', method: 'PUT' } })
   // @ts-expect-error contentType is required for uploads
-  await client.POST('/v1/upload-urls', { body: { key: 'a' } })
+  await client.POST('/v1/upload-urls', { body: { key: 'a', contentLength: 1 } })
+  // @ts-expect-error contentLength is required for uploads
+  await client.POST('/v1/upload-urls', { body: { key: 'a', contentType: 'text/plain' } })
   // @ts-expect-error unknown fields are not part of the contract (additionalProperties: false)
   const withUnknownField: Schemas['UploadUrlRequest'] = { key: 'a', contentType: 'text/plain', acl: 'public-read' }
   void withUnknownField

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { COMPLETE_BODY_LIMIT_BYTES, CompleteMultipartUploadRequest, CompleteMultipartUploadResponse, UploadParams } from '../../../schemas/multipart.js'
 import { HttpProblem } from '../../../http/problem.js'
 import { partOrderProblem } from '../../../storage/part-size.js'
+import { completionProblem } from '../../../uploads/completion.js'
 import { BODY_CODES, COMMON_CODES, STORAGE_CODES, WRITE_CODES } from '../../../http/problem-catalogue.js'
 import { problemResponsesFor } from '../../../openapi/problems.js'
 import { bearerAuth } from '../shared.js'
@@ -19,19 +20,28 @@ const completeMultipartUpload: FastifyPluginAsyncTypebox = async (app) => {
       tags,
       summary: 'Complete a multipart upload',
       description: 'Assembles the object from the listed parts after the permission service allows `write`. ' +
-        'Parts must be in ascending partNumber order without duplicates (checked before storage is called); ' +
-        'storage answers 400 INVALID_PART for a part it does not hold with that ETag, PART_TOO_SMALL for a part under 5 MiB that is not the last.',
+        'Parts must be in ascending partNumber order without duplicates (checked before storage is called). ' +
+        'r2-signer then lists the parts storage holds and answers 400 UPLOAD_INCOMPLETE, leaving the upload as it is, unless they are exactly parts 1..partCount ' +
+        'with their planned sizes and the ETags given; a write-once upload whose key has meanwhile been written answers 412 OBJECT_EXISTS. ' +
+        'Storage may still answer 400 INVALID_PART or PART_TOO_SMALL.',
       security: bearerAuth,
       params: UploadParams,
       body: CompleteMultipartUploadRequest,
-      response: { 200: CompleteMultipartUploadResponse, ...problemResponsesFor([...COMMON_CODES, ...BODY_CODES, ...STORAGE_CODES, 'UPLOAD_NOT_FOUND', 'INVALID_PART', 'PART_TOO_SMALL', ...WRITE_CODES]) }
+      response: { 200: CompleteMultipartUploadResponse, ...problemResponsesFor([...COMMON_CODES, ...BODY_CODES, ...STORAGE_CODES, 'UPLOAD_NOT_FOUND', 'INVALID_UPLOAD_TOKEN', 'UPLOAD_INCOMPLETE', 'OBJECT_EXISTS', 'INVALID_PART', 'PART_TOO_SMALL', ...WRITE_CODES]) }
     }
   }, async (request) => {
     const { uploadId } = request.params
-    const { key, parts } = request.body
+    const { key, parts, uploadToken } = request.body
     const misordered = partOrderProblem(parts)
     if (misordered !== undefined) throw new HttpProblem('INVALID_REQUEST', `body.${misordered}`)
     const { bucket } = await app.authorizeObject(request, 'write', request.body)
+    const plan = app.uploadTokens.verify(uploadToken, { uploadId, bucket, key })
+    if (plan === undefined) throw new HttpProblem('INVALID_UPLOAD_TOKEN')
+
+    const stored = await app.multipart.listParts({ bucket, key, uploadId })
+    const incomplete = completionProblem(plan, stored, parts)
+    if (incomplete !== undefined) throw new HttpProblem('UPLOAD_INCOMPLETE', incomplete)
+    if (plan.policy.writeOnce && await app.multipart.objectExists({ bucket, key })) throw new HttpProblem('OBJECT_EXISTS')
 
     const { etag } = await app.multipart.complete({ bucket, key, uploadId, parts })
     return { bucket, key, ...(etag !== undefined && { etag }) }
