@@ -8,7 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { buildWithStorage, signUrl } from '../helpers/app.js'
 import { s3Client, testStorage } from '../helpers/storage.js'
-import { tokenFor } from '../helpers/tokens.js'
+import { bearer, tokenFor } from '../helpers/tokens.js'
+import { json } from '../helpers/permission-stub.js'
 import { createPresigner } from '../../src/signing/presigner.js'
 
 const token = tokenFor('alice')
@@ -96,9 +97,12 @@ t.test('a URL with its key, method, expiry or signature altered gets 403', async
 
 t.test('an upload is bound to its signed headers: content type, length and MD5', async (t) => {
   const app = await buildWithStorage(t)
-  const typed = await signUrl(t, app, 'upload-urls', { key: 'up/typed.txt', contentType: 'text/plain' }, token)
-  t.same(typed.headers, { 'content-type': 'text/plain' })
+  const typed = await signUrl(t, app, 'upload-urls', { key: 'up/typed.txt', contentType: 'text/plain', contentLength: 8 }, token)
+  t.same(typed.headers, { 'content-type': 'text/plain', 'content-length': '8' })
   t.equal((await fetch(typed.url, { method: 'PUT', headers: { 'content-type': 'text/html' }, body: '<script>' })).status, 403, 'another Content-Type')
+  t.equal((await fetch(typed.url, { method: 'PUT', headers: { 'content-type': 'text/plain' }, body: '<script>!' })).status, 403, 'another length: refused by storage')
+  t.equal((await fetch(typed.url, { method: 'PUT', headers: { 'content-type': 'text/plain' }, body: '<script' })).status, 403, 'a shorter body too')
+  t.equal((await fetch(typed.url, { method: 'PUT', headers: typed.headers, body: 'eight by' })).status, 200, 'exactly the signed length and type')
 
   const body = Buffer.from('exactly these bytes')
   const md5 = createHash('md5').update(body).digest('base64')
@@ -171,4 +175,29 @@ t.test('a request may name an allowed bucket other than the default', async (t) 
   t.equal((await fetch(signed.url, { method: 'PUT', headers: signed.headers, body: 'other' })).status, 200)
   const stored = await s3Client().send(new GetObjectCommand({ Bucket: app.otherBucket, Key: 'x.txt' }))
   t.equal(await stored.Body?.transformToString(), 'other', 'the object landed in the named bucket')
+})
+
+t.test('write-once: storage itself answers 412 to a second PUT, from the request or from the permission service\'s limits', async (t) => {
+  const app = await buildWithStorage(t)
+  const once = async (key: string, body: string) => {
+    const signed = await signUrl(t, app, 'upload-urls', { key, contentType: 'text/plain', contentLength: body.length, writeOnce: true }, token)
+    t.equal(signed.headers['if-none-match'], '*')
+    return (await fetch(signed.url, { method: 'PUT', headers: signed.headers, body })).status
+  }
+  t.equal(await once('up/once.txt', 'first'), 200, 'the first write')
+  t.equal(await once('up/once.txt', 'again'), 412, 'the second: 412 Precondition Failed from storage')
+  const kept = await s3Client().send(new GetObjectCommand({ Bucket: app.bucket, Key: 'up/once.txt' }))
+  t.equal(await kept.Body?.transformToString(), 'first', 'the object is unchanged')
+
+  const signed = await signUrl(t, app, 'upload-urls', { key: 'up/once.txt', contentType: 'text/plain', contentLength: 5, writeOnce: true }, token)
+  const { 'if-none-match': _dropped, ...withoutPrecondition } = signed.headers
+  t.equal((await fetch(signed.url, { method: 'PUT', headers: withoutPrecondition, body: 'third' })).status, 403, 'dropping the signed if-none-match: 403')
+
+  const limited = await buildWithStorage(t, { permissions: (_check, res) => json(res, 200, { allowed: true, limits: { maxBytes: 5, writeOnce: true } }) })
+  const policy = await signUrl(t, limited, 'upload-urls', { key: 'up/policy.txt', contentType: 'text/plain', contentLength: 5 }, token)
+  t.equal(policy.headers['if-none-match'], '*', 'write-once from the limits without asking')
+  t.equal((await fetch(policy.url, { method: 'PUT', headers: policy.headers, body: 'first' })).status, 200)
+  t.equal((await fetch(policy.url, { method: 'PUT', headers: policy.headers, body: 'again' })).status, 412, 'storage refuses the overwrite')
+  const tooBig = await limited.post('/v1/upload-urls', { key: 'up/big.txt', contentType: 'text/plain', contentLength: 6 }, bearer(token))
+  t.equal(tooBig.status, 413, 'above the limit: no URL')
 })
