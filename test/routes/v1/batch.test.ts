@@ -23,8 +23,9 @@ function policy (check: ReceivedCheck, res: Parameters<typeof json>[0]): void {
   json(res, 200, { allowed: !(check.body as Check).key.includes('secret') })
 }
 
-async function batch (t: Test, app: TestApp, body: unknown): Promise<Json[]> {
-  const answer = await expectOk(t, await postAsAlice(app, BATCH, body))
+/** POSTs a batch (as alice, or with `token`: cached decisions are per exact Authorization header) and returns its items. */
+async function batch (t: Test, app: TestApp, body: unknown, token = tokenFor('alice')): Promise<Json[]> {
+  const answer = await expectOk(t, await app.post(BATCH, body, bearer(token)))
   return answer.items as Json[]
 }
 
@@ -93,6 +94,39 @@ t.test('per-item results in request order: every failure class is its item\'s pr
   t.match(metrics, /r2signer_signed_urls_total\{operation="PutObject"\} 1/)
 })
 
+t.test('upload items follow the upload policy of the single route: ceiling, types, the permission service\'s limits', async (t) => {
+  const app = await build(t, {
+    env: { UPLOAD_MAX_BYTES: '1000', UPLOAD_CONTENT_TYPES: 'image/*,text/plain' },
+    batchPermissions: true,
+    permissions: (check, res) => {
+      const { checks } = check.body as { checks: Check[] }
+      json(res, 200, { results: checks.map((c) => c.key.startsWith('small/') ? { allowed: true, limits: { maxBytes: 10, writeOnce: true } } : { allowed: true }) })
+    }
+  })
+  const upload = (key: string, contentType: string, contentLength: number) => ({ op: 'upload', key, contentType, contentLength })
+  const items = await batch(t, app, {
+    items: [
+      upload('a.png', 'image/png', 1000),
+      upload('b.png', 'image/png', 1001),
+      upload('c.html', 'text/html', 10),
+      upload('small/d.txt', 'text/plain', 10),
+      upload('small/e.txt', 'text/plain', 11),
+      { op: 'download', key: 'small/f.txt' }
+    ]
+  })
+  t.match(items[0], { status: 200, headers: { 'content-length': '1000', 'content-type': 'image/png' } })
+  assertItemProblem(t, items[1], 413, 'UPLOAD_TOO_LARGE')
+  assertItemProblem(t, items[2], 403, 'CONTENT_TYPE_NOT_ALLOWED')
+  t.match(items[3], { status: 200, headers: { 'if-none-match': '*' } }, 'the batch answer\'s limits apply: write-once')
+  assertItemProblem(t, items[4], 413, 'UPLOAD_TOO_LARGE', /10/)
+  t.match(items[5], { status: 200, method: 'GET' }, 'limits concern uploads only')
+  t.equal(new Set(items.filter((item) => item.status === 200).map((item) => item.expiresAt)).size, 1, 'signed at one instant: they expire together')
+
+  app.permissions.respond((check, res) => json(res, 200, { results: (check.body as { checks: Check[] }).checks.map(() => ({ allowed: true, limits: { maxBytes: -1 } })) }))
+  const malformed = await batch(t, app, { items: [upload('g.png', 'image/png', 1), upload('h.png', 'image/png', 1)] })
+  malformed.forEach((item) => assertItemProblem(t, item, 503, 'PERMISSION_SERVICE_UNAVAILABLE'))
+})
+
 t.test('whole-request failures: token, envelope, size, media type, expiresIn', async (t) => {
   const app = await build(t, { env: { BATCH_MAX_ITEMS: '5' }, permissions: policy })
   const one = [{ op: 'download', key: 'a.jpg' }]
@@ -127,12 +161,13 @@ t.test('without PERMISSIONS_BATCH_URL: identical checks asked once, cached decis
     }
   })
   const items = Array.from({ length: 20 }, (_, i) => ({ op: 'download', key: `k${i % 10}.jpg` }))
-  const first = await batch(t, app, { items })
+  const alice = tokenFor('alice')
+  const first = await batch(t, app, { items }, alice)
   t.ok(first.every((item) => item.status === 200), 'all signed')
   t.same(first.map((item) => item.key), items.map((item) => item.key), 'request order')
   t.equal(app.permissions.received.length, 10, '20 items, 10 distinct checks: 10 asked')
   t.equal(most, 3, 'at most PERMISSIONS_BATCH_CONCURRENCY at once')
-  const second = await batch(t, app, { items: [...items, { op: 'download', key: 'new.jpg' }] })
+  const second = await batch(t, app, { items: [...items, { op: 'download', key: 'new.jpg' }] }, alice)
   t.equal(second.length, 21)
   t.equal(app.permissions.received.length, 11, 'cached decisions are used: only the new key is asked')
   const line = app.logs.filter((l) => l.route === BATCH).at(-1)
@@ -207,13 +242,15 @@ t.test('with PERMISSIONS_BATCH_URL', async (t) => {
       json(res, 200, { results: checks.map(() => ({ allowed: true })) }, { 'cache-control': 'private, max-age=60' })
     })
     const before = app.permissions.received.length
-    await batch(t, app, { items: [{ op: 'download', key: 'c/1' }, { op: 'download', key: 'c/2' }] })
-    const again = await batch(t, app, { items: [{ op: 'download', key: 'c/2' }, { op: 'download', key: 'c/1' }, { op: 'download', key: 'c/3' }] })
+    // One token throughout: a decision is cached for the exact Authorization header.
+    const alice = bearer(tokenFor('alice'))
+    await expectOk(t, await app.post(BATCH, { items: [{ op: 'download', key: 'c/1' }, { op: 'download', key: 'c/2' }] }, alice))
+    const again = (await expectOk(t, await app.post(BATCH, { items: [{ op: 'download', key: 'c/2' }, { op: 'download', key: 'c/1' }, { op: 'download', key: 'c/3' }] }, alice))).items as Json[]
     t.ok(again.every((item) => item.status === 200))
     const received = app.permissions.received.slice(before)
     t.equal(received.length, 2, 'two round trips')
     t.same((received[1]?.body as { checks: Check[] }).checks.map((c) => c.key), ['c/3'], 'the second asks only what was not cached')
-    const single = await answerOf(await postAsAlice(app, '/v1/download-urls', { key: 'c/1' }))
+    const single = await answerOf(await app.post('/v1/download-urls', { key: 'c/1' }, alice))
     t.equal(single.status, 200, 'the single route reuses a batch decision')
     t.equal(app.permissions.received.length, before + 2, 'without asking')
   })
