@@ -234,15 +234,22 @@ export function createCachingPermissionClient (client: AskingClient, { maxEntrie
 
     if ('askMany' in how) {
       const asking = lookUpMany(toAsk, authorization, askedAt, notAfterMs, how.askMany)
+      // Each key is in flight until the batch is decided, so identical checks of other requests join it.
+      const mine = new Map<string, Promise<CheckedDecision>>()
       if (maxEntries > 0) {
         toAsk.forEach(({ key }, index) => {
           const one = asking.then((decided) => decided[index] as CheckedDecision)
+          one.catch(() => {})
           inFlight.set(key, one)
-          void one.finally(() => { if (inFlight.get(key) === one) inFlight.delete(key) }).catch(() => {})
+          mine.set(key, one)
         })
       }
-      const decided = await asking
-      toAsk.forEach(({ key }, index) => settle(key, decided[index] as CheckedDecision))
+      try {
+        const decided = await asking
+        toAsk.forEach(({ key }, index) => settle(key, decided[index] as CheckedDecision))
+      } finally {
+        for (const [key, one] of mine) if (inFlight.get(key) === one) inFlight.delete(key)
+      }
     } else {
       let next = 0
       const worker = async () => {

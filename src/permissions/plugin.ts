@@ -69,9 +69,8 @@ export default fp(async function permissions (app) {
     return { query: { subject: request.user.sub, action, bucket, key: object.key } }
   }
 
-  /** Counts a decision in the metrics and turns it into the object's authorization. */
-  function conclude ({ action, bucket, key }: PermissionQuery, { decision, source }: CheckedDecision): Authorization {
-    app.metrics.permissionChecks.inc({ outcome: decision.outcome, source })
+  /** Turns a decision into the object's authorization. */
+  function conclude ({ action, bucket, key }: PermissionQuery, { decision }: CheckedDecision): Authorization {
     switch (decision.outcome) {
       case 'allowed':
         return { allowed: true, bucket, key, decision }
@@ -102,6 +101,7 @@ export default fp(async function permissions (app) {
     const { decision } = checked
     request.audit.permission = decision.outcome === 'unavailable' ? `unavailable: ${decision.reason}` : decision.outcome
     stop(checked)
+    app.metrics.permissionChecks.inc({ outcome: decision.outcome, source: checked.source })
     return conclude(query, checked)
   }
 
@@ -122,10 +122,19 @@ export default fp(async function permissions (app) {
     if (queries.length === 0) return results
     const stop = timer()
     const decided = await client.checkMany(request.headers.authorization ?? '', queries, request.user.exp * 1000, manyChecks)
+    // Metrics once per outcome and source, not per object: the checks of a batch are timed as one.
+    const counted = new Map<string, { checked: CheckedDecision, count: number }>()
     decided.forEach((checked, n) => {
-      stop(checked)
+      const label = `${checked.decision.outcome}/${checked.source}`
+      const entry = counted.get(label)
+      if (entry === undefined) counted.set(label, { checked, count: 1 })
+      else entry.count++
       results[positions[n] as number] = conclude(queries[n] as PermissionQuery, checked)
     })
+    for (const { checked, count } of counted.values()) {
+      stop(checked)
+      app.metrics.permissionChecks.inc({ outcome: checked.decision.outcome, source: checked.source }, count)
+    }
     return results
   }
 

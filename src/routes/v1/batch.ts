@@ -35,7 +35,7 @@ const batch: FastifyPluginAsyncTypebox = async (app) => {
   const compile = createValidatorCompiler()
   const envelope = compile(BatchEnvelope(maxItems))
   const validators = { download: compile(BatchDownloadItem), upload: compile(BatchUploadItem) }
-  const signDownload = downloadSigner(app)
+  const signDownload = downloadSigner(app, { counted: false })
 
   /** The item's problem if it breaks a rule of its op's schema; undefined when it is valid. */
   function invalidItem (item: unknown, index: number): HttpProblem | undefined {
@@ -103,6 +103,8 @@ const batch: FastifyPluginAsyncTypebox = async (app) => {
     // single routes' rules: the upload policy (sizes, types, write-once) per upload item.
     // Rate limits (issue 12): count the allowed items' URLs for request.user.sub here, once per batch.
     const signingDate = new Date()
+    let gets = 0
+    let heads = 0
     authorizations.forEach((authorization, n) => {
       const { index, item } = toCheck[n] as { index: number, item: Item }
       if (!authorization.allowed) {
@@ -111,20 +113,31 @@ const batch: FastifyPluginAsyncTypebox = async (app) => {
         const signed = signUpload(app, authorization, item, expiresIn, signingDate)
         results[index] = signed.ok ? { status: 200, ...signed.answer } : refused(signed.problem)
       } else {
-        results[index] = { status: 200, ...signDownload(authorization.bucket, authorization.key, item, expiresIn, signingDate) }
+        const signed = signDownload(authorization.bucket, authorization.key, item, expiresIn, signingDate)
+        if (signed.method === 'HEAD') heads++
+        else gets++
+        results[index] = { status: 200, ...signed }
       }
     })
 
-    let signed = 0
+    // Counted once per batch, not per item (uploads are counted by signUpload, as on the single route).
+    if (gets > 0) app.metrics.signedUrls.inc({ operation: 'GetObject' }, gets)
+    if (heads > 0) app.metrics.signedUrls.inc({ operation: 'HeadObject' }, heads)
+    const counts = { download: { signed: 0, refused: 0 }, upload: { signed: 0, refused: 0 } }
     let denied = 0
     let failed = 0
     results.forEach((result, index) => {
       const op = (items[index] as { op?: unknown } | null)?.op === 'upload' ? 'upload' : 'download'
-      app.metrics.batchItems.inc({ op, outcome: result.status === 200 ? 'signed' : 'refused' })
-      if (result.status === 200) signed++
-      else if (result.status === 403) denied++
-      else failed++
+      counts[op][result.status === 200 ? 'signed' : 'refused']++
+      if (result.status === 403) denied++
+      else if (result.status !== 200) failed++
     })
+    for (const op of ['download', 'upload'] as const) {
+      for (const outcome of ['signed', 'refused'] as const) {
+        if (counts[op][outcome] > 0) app.metrics.batchItems.inc({ op, outcome }, counts[op][outcome])
+      }
+    }
+    const signed = counts.download.signed + counts.upload.signed
     request.audit.batch = { items: items.length, signed, denied, failed }
     return { items: results }
   })

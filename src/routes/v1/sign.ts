@@ -24,7 +24,9 @@ export interface SignedAnswer {
   expiresAt: string
 }
 
-export function downloadSigner (app: FastifyInstance) {
+/** `counted: false`: the caller counts the URLs in the metrics itself (a batch, once per batch). */
+export function downloadSigner (app: FastifyInstance, { counted = true }: { counted?: boolean } = {}) {
+  const presign = counted ? app.signing.presign : app.signing.presignUncounted
   const mayServeInline = inlineContentTypeMatcher(app.config.downloads.inlineContentTypes)
   return function signDownload (bucket: string, key: string, fields: DownloadFields, expiresIn: number, signingDate?: Date): SignedAnswer & { method: 'GET' | 'HEAD' } {
     const { method = 'GET', filename, contentType } = fields
@@ -32,7 +34,7 @@ export function downloadSigner (app: FastifyInstance) {
     // A type override outside DOWNLOAD_INLINE_CONTENT_TYPES (text/html, SVG...) is never rendered by the
     // browser on the storage origin: not when inline is asked, nor by default (no disposition at all).
     const disposition = contentType !== undefined && !mayServeInline(contentType) ? 'attachment' : asked
-    const signed = app.signing.presign({
+    const signed = presign({
       operation: method === 'HEAD' ? 'HeadObject' : 'GetObject',
       bucket,
       key,
