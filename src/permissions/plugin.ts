@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
 import { createBatchPermissionClient, createPermissionClient, type PermissionAction, type PermissionDecision, type PermissionQuery } from './permission-client.js'
 import { createCachingPermissionClient, type CheckedDecision, type ManyChecks } from './decision-cache.js'
+import { createCoalescingAsker } from './coalescer.js'
 import { HttpProblem } from '../http/problem.js'
 
 /** The object a request is about; `bucket` absent means S3_BUCKET. */
@@ -51,8 +52,13 @@ declare module 'fastify' {
 export default fp(async function permissions (app) {
   const { cache, batchUrl, batchConcurrency, ...clientOptions } = app.config.permissions
   const { allowedBuckets, defaultBucket } = app.config.storage
-  const client = createCachingPermissionClient(createPermissionClient(clientOptions), cache)
+  const singleClient = createPermissionClient(clientOptions)
   const batchClient = batchUrl === undefined ? undefined : createBatchPermissionClient({ ...clientOptions, url: batchUrl })
+  // With a batch endpoint, single checks arriving together share one round trip (./coalescer.ts).
+  const asking = batchClient === undefined
+    ? singleClient
+    : { ask: createCoalescingAsker({ ask: singleClient.ask, askMany: batchClient.askMany, maxBatch: app.config.batch.maxItems }).ask, close: singleClient.close }
+  const client = createCachingPermissionClient(asking, cache)
   const manyChecks: ManyChecks = batchClient === undefined ? { concurrency: batchConcurrency } : { askMany: batchClient.askMany }
   app.addHook('onClose', async () => {
     await Promise.all([client.close(), batchClient?.close()])
