@@ -13,6 +13,8 @@
  *  - uncached: POST /v1/download-urls with a key never seen before, the stub answers `no-store`
  *              (one permission call per request; with PERMISSIONS_BATCH_URL, concurrent checks
  *              may share one batch call)
+ *  - unbatched: uncached on a second app without PERMISSIONS_BATCH_URL: one round trip per check
+ *              (what micro-batching saves, in the same run)
  *  - batch:    POST /v1/batch with BENCH_BATCH_ITEMS (1000) download items, keys never seen before,
  *              decided by the stub's batch endpoint (PERMISSIONS_BATCH_URL): one round trip per
  *              batch; BENCH_BATCH_CONNECTIONS (4) batches in flight. Reported as URLs/s against the
@@ -63,7 +65,7 @@ const SIGNER_MS = num('BENCH_SIGNER_MS', 300)
 const CPU_PROF = env.BENCH_CPU_PROF === '1'
 const BATCH_ITEMS = Math.round(num('BENCH_BATCH_ITEMS', 1000))
 const BATCH_CONNECTIONS = Math.round(num('BENCH_BATCH_CONNECTIONS', 4))
-const ALL_PHASES = ['hello', 'cached', 'uncached', 'batch'] as const
+const ALL_PHASES = ['hello', 'cached', 'uncached', 'unbatched', 'batch'] as const
 type Phase = (typeof ALL_PHASES)[number]
 const PHASES = (env.BENCH_PHASES ?? ALL_PHASES.join(',')).split(',').map((p) => p.trim()) as Phase[]
 if (PHASES.some((p) => !ALL_PHASES.includes(p))) throw new Error(`BENCH_PHASES: one or more of ${ALL_PHASES.join(', ')}`)
@@ -149,10 +151,11 @@ function once<T> (child: ChildProcess, predicate: (message: T) => boolean): Prom
   })
 }
 
-interface Server { role: 'app' | 'hello', child: ChildProcess, address: string, logFile: string }
+interface Server { role: 'app' | 'hello', name: string, child: ChildProcess, address: string, logFile: string }
 
-async function startServer (role: Server['role']): Promise<Server> {
-  const logFile = join(logDir, `${role}.log`)
+/** `name`: the label in the report; `unbatched`: the app without PERMISSIONS_BATCH_URL (no micro-batching). */
+async function startServer (role: Server['role'], { name = role as string, unbatched = false } = {}): Promise<Server> {
+  const logFile = join(logDir, `${name}.log`)
   const child = fork(serverScript, [], {
     execArgv: (env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
     env: {
@@ -165,7 +168,7 @@ async function startServer (role: Server['role']): Promise<Server> {
         S3_SECRET_ACCESS_KEY: 'f'.repeat(64),
         S3_BUCKET: 'media',
         PERMISSIONS_URL: permissionsUrl,
-        PERMISSIONS_BATCH_URL: permissionsBatchUrl,
+        ...(!unbatched && { PERMISSIONS_BATCH_URL: permissionsBatchUrl }),
         ...jwtEnv,
         ...JSON.parse(env.BENCH_APP_ENV ?? '{}') as Record<string, string>
       })
@@ -174,7 +177,7 @@ async function startServer (role: Server['role']): Promise<Server> {
   })
   children.push(child)
   const { address } = await once<{ type: string, address: string }>(child, (m) => m.type === 'ready')
-  return { role, child, address, logFile }
+  return { role, name, child, address, logFile }
 }
 
 /** Peak RSS and CPU time (user + system, µs) of the server since the previous call. */
@@ -206,9 +209,10 @@ async function load (job: LoadJob): Promise<LoadResult> {
 
 // --- phases ---------------------------------------------------------------------------------
 
-const [hello, app] = await Promise.all([
+const [hello, app, unbatchedApp] = await Promise.all([
   PHASES.includes('hello') ? startServer('hello') : undefined,
-  PHASES.some((p) => p !== 'hello') ? startServer('app') : undefined
+  PHASES.some((p) => p !== 'hello' && p !== 'unbatched') ? startServer('app') : undefined,
+  PHASES.includes('unbatched') ? startServer('app', { name: 'app-unbatched', unbatched: true }) : undefined
 ])
 
 const json = { 'content-type': 'application/json' }
@@ -235,6 +239,16 @@ function jobFor (phase: Phase, durationSeconds: number): { server: Server, job: 
           requests: [],
           // A fresh key per request: no cache hit and no shared in-flight check, one call each.
           uniqueKeys: { path: '/v1/download-urls', headers: { ...json, authorization: `Bearer ${tokens[0] as string}` }, keyPrefix: 'uncached/' }
+        }
+      }
+    case 'unbatched':
+      return {
+        server: unbatchedApp as Server,
+        job: {
+          ...base,
+          url: (unbatchedApp as Server).address,
+          requests: [],
+          uniqueKeys: { path: '/v1/download-urls', headers: { ...json, authorization: `Bearer ${tokens[0] as string}` }, keyPrefix: 'unbatched/' }
         }
       }
     case 'batch':
@@ -281,7 +295,7 @@ async function measure (phase: Phase, round: number, durationSeconds: number): P
     urlsPerSecond: result.requestsPerSecond * (phase === 'batch' ? BATCH_ITEMS : phase === 'hello' ? 0 : 1)
   }
   const flag = m.non2xx + m.errors + m.timeouts > 0 ? `  !! non2xx=${m.non2xx} errors=${m.errors} timeouts=${m.timeouts}` : ''
-  console.log(`  ${round === -1 ? 'warm-up ' : round === -2 ? 'profiled' : `round ${round + 1} `} ${phase.padEnd(9)} ${fmt(m.requestsPerSecond).padStart(7)} req/s  p50 ${m.latencyMs.p50} ms  p99 ${m.latencyMs.p99} ms  rss ${mb(m.peakRssBytes)} MB (heap ${m.memoryAtPeakMb.heapTotal}${m.memoryAtPeakMb.retainedHeap === undefined ? '' : `, ${m.memoryAtPeakMb.retainedHeap} after GC`}) cpu ${m.serverCpuMicrosPerRequest.toFixed(0)} µs/req  checks/req ${m.permissionCallsPerRequest.toFixed(3)}${flag}`)
+  console.log(`  ${round === -1 ? 'warm-up ' : round === -2 ? 'profiled' : `round ${round + 1} `} ${phase.padEnd(10)} ${fmt(m.requestsPerSecond).padStart(7)} req/s  p50 ${m.latencyMs.p50} ms  p99 ${m.latencyMs.p99} ms  rss ${mb(m.peakRssBytes)} MB (heap ${m.memoryAtPeakMb.heapTotal}${m.memoryAtPeakMb.retainedHeap === undefined ? '' : `, ${m.memoryAtPeakMb.retainedHeap} after GC`}) cpu ${m.serverCpuMicrosPerRequest.toFixed(0)} µs/req  checks/req ${m.permissionCallsPerRequest.toFixed(3)}${flag}`)
   return m
 }
 
@@ -318,10 +332,10 @@ if (CPU_PROF) {
 
 const processMaxRss: Record<string, number> = {}
 const logBytes: Record<string, number> = {}
-for (const server of [hello, app]) {
+for (const server of [hello, app, unbatchedApp]) {
   if (server === undefined) continue
-  processMaxRss[server.role] = await stopServer(server)
-  logBytes[server.role] = statSync(server.logFile).size
+  processMaxRss[server.name] = await stopServer(server)
+  logBytes[server.name] = statSync(server.logFile).size
 }
 loader.kill()
 await new Promise<void>((resolve) => stub.close(() => resolve()))
@@ -349,6 +363,8 @@ interface PhaseSummary {
   urlsPerSecond: number
   /** batch: URLs/s ÷ the uncached single route's URLs/s, per round (median). */
   urlsRatioToSingle?: number
+  /** batch: the same against the single route without micro-batching (one round trip per check). */
+  urlsRatioToUnbatched?: number
   failedRequests: number
 }
 
@@ -374,6 +390,9 @@ for (const phase of PHASES) {
     ...(phase === 'batch' && PHASES.includes('uncached') && {
       urlsRatioToSingle: median(ms.map((m) => m.urlsPerSecond / (measurements.find((u) => u.phase === 'uncached' && u.round === m.round) as Measurement).urlsPerSecond))
     }),
+    ...(phase === 'batch' && PHASES.includes('unbatched') && {
+      urlsRatioToUnbatched: median(ms.map((m) => m.urlsPerSecond / (measurements.find((u) => u.phase === 'unbatched' && u.round === m.round) as Measurement).urlsPerSecond))
+    }),
     failedRequests: ms.reduce((sum, m) => sum + m.non2xx + m.errors + m.timeouts, 0)
   }
 }
@@ -387,7 +406,9 @@ check(`signer ≥ ${TARGETS.signerRatio}× getSignedUrl`, signer.ratio, (v) => v
 check(`cached p99 < ${TARGETS.p99Ms} ms (worst round)`, summary.cached?.worstP99Ms, (v) => v < TARGETS.p99Ms)
 check(`uncached p99 < ${TARGETS.p99Ms} ms (worst round)`, summary.uncached?.worstP99Ms, (v) => v < TARGETS.p99Ms)
 check(`batch ≥ ${fmt(TARGETS.batchUrlsPerSecond)} URLs/s`, summary.batch?.urlsPerSecond, (v) => v >= TARGETS.batchUrlsPerSecond)
-check(`batch URLs/s ≥ ${TARGETS.batchRatio}× the uncached single route's`, summary.batch?.urlsRatioToSingle, (v) => v >= TARGETS.batchRatio)
+check(`batch URLs/s ≥ ${TARGETS.batchRatio}× the uncached single route's (micro-batched)`, summary.batch?.urlsRatioToSingle, (v) => v >= TARGETS.batchRatio)
+check(`batch URLs/s ≥ ${TARGETS.batchRatio}× the uncached single route's (one round trip per check)`, summary.batch?.urlsRatioToUnbatched, (v) => v >= TARGETS.batchRatio)
+check(`unbatched (one round trip per check) ≥ ${TARGETS.uncachedRatio}× hello`, summary.unbatched?.ratioToHello, (v) => v >= TARGETS.uncachedRatio)
 check(`batch p99 < ${TARGETS.batchP99Ms} ms with ${BATCH_CONNECTIONS} batches in flight (worst round)`, summary.batch?.worstP99Ms, (v) => v < TARGETS.batchP99Ms)
 check(`app RSS < ${TARGETS.rssMb} MB`, processMaxRss.app === undefined ? undefined : Number(mb(processMaxRss.app)), (v) => v < TARGETS.rssMb)
 const failed = Object.values(summary).reduce((sum, s) => sum + s.failedRequests, 0)
@@ -396,12 +417,13 @@ console.log('')
 console.log('phase       req/s   ×hello   p50 ms  p99 ms  peak RSS MB  CPU µs/req  (×hello)  checks/req')
 for (const phase of PHASES) {
   const s = summary[phase] as PhaseSummary
-  console.log(`${phase.padEnd(9)} ${fmt(s.requestsPerSecond).padStart(7)}  ${(s.ratioToHello?.toFixed(2) ?? '1').padStart(7)}  ${String(s.p50Ms).padStart(7)} ${String(s.p99Ms).padStart(7)}  ${String(s.peakRssMb).padStart(11)}  ` +
+  console.log(`${phase.padEnd(10)} ${fmt(s.requestsPerSecond).padStart(7)}  ${(s.ratioToHello?.toFixed(2) ?? '1').padStart(7)}  ${String(s.p50Ms).padStart(7)} ${String(s.p99Ms).padStart(7)}  ${String(s.peakRssMb).padStart(11)}  ` +
     `${s.serverCpuMicrosPerRequest.toFixed(0).padStart(10)}  ${(s.cpuRatioToHello?.toFixed(2) ?? '1').padStart(8)}  ${s.permissionCallsPerRequest.toFixed(3).padStart(10)}`)
 }
 if (summary.batch !== undefined) {
   console.log(`batch     ${fmt(summary.batch.urlsPerSecond)} URLs/s (${BATCH_ITEMS} items × ${fmt(summary.batch.requestsPerSecond)} batches/s, ${BATCH_CONNECTIONS} in flight)` +
-    (summary.batch.urlsRatioToSingle === undefined ? '' : `: ${summary.batch.urlsRatioToSingle.toFixed(1)}× the uncached single route's ${fmt(summary.uncached?.urlsPerSecond ?? 0)} URLs/s`))
+    (summary.batch.urlsRatioToSingle === undefined ? '' : `: ${summary.batch.urlsRatioToSingle.toFixed(1)}× the uncached single route's ${fmt(summary.uncached?.urlsPerSecond ?? 0)} URLs/s`) +
+    (summary.batch.urlsRatioToUnbatched === undefined ? '' : `, ${summary.batch.urlsRatioToUnbatched.toFixed(1)}× its ${fmt(summary.unbatched?.urlsPerSecond ?? 0)} URLs/s without micro-batching`))
 }
 console.log(`signer    ${fmt(signer.oursUrlsPerSecond)} URLs/s vs getSignedUrl ${fmt(signer.sdkUrlsPerSecond)} URLs/s: ${signer.ratio.toFixed(1)}×`)
 console.log(`process peak RSS: ${Object.entries(processMaxRss).map(([role, bytes]) => `${role} ${mb(bytes)} MB`).join(', ')}; ` +
