@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { sha256 } from '../signing/sigv4.js'
 import type { PermissionAnswer, PermissionDecision, PermissionQuery } from './permission-client.js'
 import type { UploadLimits } from '../uploads/policy.js'
@@ -114,6 +115,15 @@ export function decisionKey (authorization: string, query: PermissionQuery): str
   return sha256(`${authorization}\n${query.subject}\n${query.action}\n${query.bucket}\n${query.key}`, 'base64')
 }
 
+/**
+ * decisionKey for many queries of one Authorization header: the header is hashed once and the
+ * hash state copied per query (the same keys, without rehashing a 1–2 KB token per item).
+ */
+export function decisionKeys (authorization: string, queries: readonly PermissionQuery[]): string[] {
+  const prefix = createHash('sha256').update(`${authorization}\n`)
+  return queries.map((query) => prefix.copy().update(`${query.subject}\n${query.action}\n${query.bucket}\n${query.key}`).digest('base64'))
+}
+
 const DECIDED: Record<'allowed' | 'denied', PermissionDecision> = { allowed: Object.freeze({ outcome: 'allowed' }), denied: Object.freeze({ outcome: 'denied' }) }
 
 export function createCachingPermissionClient (client: AskingClient, { maxEntries, maxTtlSeconds, now = Date.now, shared }: DecisionCacheOptions) {
@@ -124,7 +134,8 @@ export function createCachingPermissionClient (client: AskingClient, { maxEntrie
   function remember (key: string, { decision, maxAgeSeconds }: PermissionAnswer, askedAt: number, notAfterMs: number): void {
     if (maxAgeSeconds <= 0 || (decision.outcome !== 'allowed' && decision.outcome !== 'denied')) return
     const expiresAt = Math.min(askedAt + Math.min(maxAgeSeconds, maxTtlSeconds) * 1000, notAfterMs)
-    if (expiresAt <= askedAt) return
+    // Negated so that an unknown exp (NaN) stores nothing.
+    if (!(expiresAt > askedAt)) return
     cache.set(key, decision, expiresAt)
     // Not awaited: this request need not wait for Redis (the store never rejects on failure).
     if (shared !== undefined) void shared.set(key, decision.outcome, expiresAt, decision.outcome === 'allowed' ? decision.limits : undefined).catch(() => {})
@@ -136,7 +147,7 @@ export function createCachingPermissionClient (client: AskingClient, { maxEntrie
     const known = await shared.get(key)
     if (known === undefined) return undefined
     const expiresAt = Math.min(known.expiresAtMs, notAfterMs)
-    if (expiresAt <= now()) return undefined
+    if (!(expiresAt > now())) return undefined
     const decision = known.outcome === 'allowed' && known.limits !== undefined
       ? Object.freeze({ outcome: 'allowed' as const, limits: known.limits })
       : DECIDED[known.outcome]
@@ -203,8 +214,9 @@ export function createCachingPermissionClient (client: AskingClient, { maxEntrie
   async function checkMany (authorization: string, queries: readonly PermissionQuery[], notAfterMs: number, how: ManyChecks): Promise<CheckedDecision[]> {
     const indexesByKey = new Map<string, number[]>()
     const queryByKey = new Map<string, PermissionQuery>()
+    const keys = decisionKeys(authorization, queries)
     queries.forEach((query, index) => {
-      const key = decisionKey(authorization, query)
+      const key = keys[index] as string
       const indexes = indexesByKey.get(key)
       if (indexes === undefined) {
         indexesByKey.set(key, [index])
