@@ -95,13 +95,13 @@ Download public/hello.txt:
   curl -s "$URL"
 
 Upload to users/alice/notes.txt, then read it back:
-  URL=$(curl -s -X POST ${base}/v1/upload-urls -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"key":"users/alice/notes.txt","contentType":"text/plain"}' | ${pick})
+  URL=$(curl -s -X POST ${base}/v1/upload-urls -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"key":"users/alice/notes.txt","contentType":"text/plain","contentLength":8}' | ${pick})
   curl -s -X PUT -H 'content-type: text/plain' --data-binary 'my notes' "$URL"
   URL=$(curl -s -X POST ${base}/v1/download-urls -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"key":"users/alice/notes.txt"}' | ${pick})
   curl -s "$URL"
 
 Alice may not write outside users/alice/ (expect 403):
-  curl -s -X POST ${base}/v1/upload-urls -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"key":"users/bob/x.txt","contentType":"text/plain"}'
+  curl -s -X POST ${base}/v1/upload-urls -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"key":"users/bob/x.txt","contentType":"text/plain","contentLength":1}'
 ${mediaAppUrl ? `\nIn a browser: ${mediaAppUrl}  (sign in as alice: upload a file, stream a video, open the task's PDF)\n` : ''}
 `)
 

@@ -13,7 +13,7 @@ const CENSORED = '[redacted]'
 /** Compared lower-cased: headers, config names and our own field names alike. */
 const SECRET_FIELDS = new Set([
   'authorization', 'cookie', 'set-cookie', 'token', 'secret', 'password',
-  'secretaccesskey', 's3_secret_access_key', 'jwt_secret', 'metrics_token'
+  'secretaccesskey', 's3_secret_access_key', 'jwt_secret', 'metrics_token', 'uploadtoken'
 ])
 const MAX_DEPTH = 5
 

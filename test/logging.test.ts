@@ -67,8 +67,10 @@ t.test('scrub censors credential fields at any depth and keeps errors readable',
   const clean = scrub({
     err: error,
     headers: { Authorization: 'Bearer abc.def.ghi', 'x-request-id': 'r1' },
-    deep: { a: { b: { token: 't0ken', S3_SECRET_ACCESS_KEY: 'shh', list: [{ secret: 's' }, 'plain'] } } }
+    deep: { a: { b: { token: 't0ken', S3_SECRET_ACCESS_KEY: 'shh', list: [{ secret: 's' }, 'plain'] } } },
+    body: { key: 'k', uploadToken: 'v1.plan.mac' }
   }) as Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+  t.equal(clean.body.uploadToken, '[redacted]', 'a multipart uploadToken')
   t.equal(clean.headers.Authorization, '[redacted]')
   t.equal(clean.headers['x-request-id'], 'r1', 'other fields stay')
   t.equal(clean.deep.a.b.token, '[redacted]')

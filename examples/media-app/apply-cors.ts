@@ -39,7 +39,7 @@ export function corsRules (origins: string[]): CORSRule[] {
   return [{
     AllowedOrigins: origins,
     AllowedMethods: ['GET', 'HEAD', 'PUT'],
-    AllowedHeaders: ['content-type', 'content-md5', 'range'],
+    AllowedHeaders: ['content-type', 'content-md5', 'if-none-match', 'range'],
     ExposeHeaders: ['ETag', 'Content-Length', 'Content-Range', 'Accept-Ranges'],
     MaxAgeSeconds: 3600
   }]

@@ -212,6 +212,8 @@ export async function buildMediaApp (options: MediaAppOptions): Promise<FastifyI
       uploadId: created.uploadId,
       partSize: created.partSize,
       partCount: created.partCount,
+      // Opaque; the page sends it back with every part-urls and complete call (r2-signer needs it, we keep no state).
+      uploadToken: created.uploadToken,
       concurrency: options.partConcurrency ?? 3
     }
   })
@@ -223,12 +225,13 @@ export async function buildMediaApp (options: MediaAppOptions): Promise<FastifyI
       params: uploadParams,
       body: Type.Object({
         key: Type.String({ minLength: 1 }),
+        uploadToken: Type.String({ minLength: 1, maxLength: 8192 }),
         partNumbers: Type.Array(Type.Integer({ minimum: 1, maximum: 10_000 }), { minItems: 1, maxItems: 100 })
       }, { additionalProperties: false })
     }
   }, async (request) => {
-    const { key, partNumbers } = request.body
-    const signed = await signer.partUrls(request.account.user, request.params.uploadId, { key, partNumbers, expiresIn: uploadTtl })
+    const { key, uploadToken, partNumbers } = request.body
+    const signed = await signer.partUrls(request.account.user, request.params.uploadId, { key, uploadToken, partNumbers, expiresIn: uploadTtl })
     return { headers: signed.headers, parts: signed.parts }
   })
 
@@ -237,6 +240,7 @@ export async function buildMediaApp (options: MediaAppOptions): Promise<FastifyI
       params: uploadParams,
       body: Type.Object({
         key: Type.String({ minLength: 1 }),
+        uploadToken: Type.String({ minLength: 1, maxLength: 8192 }),
         parts: Type.Array(Type.Object({ partNumber: Type.Integer(), etag: Type.String() }), { minItems: 1, maxItems: 10_000 })
       }, { additionalProperties: false })
     },

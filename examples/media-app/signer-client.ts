@@ -91,15 +91,16 @@ export function createSignerClient (options: SignerClientOptions) {
   return {
     downloadUrl: (user: string, body: { key: string, expiresIn?: number, method?: 'GET' | 'HEAD', disposition?: 'inline' | 'attachment', filename?: string, contentType?: string }) =>
       call<SignedUrl>(user, 'POST', '/v1/download-urls', body),
-    uploadUrl: (user: string, body: { key: string, contentType: string, contentLength?: number, expiresIn?: number }) =>
+    uploadUrl: (user: string, body: { key: string, contentType: string, contentLength: number, expiresIn?: number, writeOnce?: boolean }) =>
       call<SignedUrl>(user, 'POST', '/v1/upload-urls', body),
-    createMultipart: (user: string, body: { key: string, contentType: string, size?: number, partSize?: number }) =>
-      call<{ uploadId: string, bucket: string, key: string, partSize: number, partCount?: number }>(user, 'POST', '/v1/multipart-uploads', body),
-    partUrls: (user: string, uploadId: string, body: { key: string, partNumbers: number[], expiresIn?: number }) =>
+    createMultipart: (user: string, body: { key: string, contentType: string, size: number, partSize?: number, writeOnce?: boolean }) =>
+      call<{ uploadId: string, bucket: string, key: string, partSize: number, partCount: number, uploadToken: string }>(user, 'POST', '/v1/multipart-uploads', body),
+    /** Each URL is signed for its part's planned size; `headers` is empty: PUT the bytes as they are. */
+    partUrls: (user: string, uploadId: string, body: { key: string, uploadToken: string, partNumbers: number[], expiresIn?: number }) =>
       call<{ headers: Record<string, string>, parts: Array<{ partNumber: number, url: string, expiresAt: string }> }>(user, 'POST', `${upload(uploadId)}/part-urls`, body),
     listParts: (user: string, uploadId: string, key: string) =>
       call<{ parts: Array<{ partNumber: number, etag: string, size: number }> }>(user, 'GET', `${upload(uploadId)}/parts${query(key)}`),
-    completeMultipart: (user: string, uploadId: string, body: { key: string, parts: Array<{ partNumber: number, etag: string }> }) =>
+    completeMultipart: (user: string, uploadId: string, body: { key: string, uploadToken: string, parts: Array<{ partNumber: number, etag: string }> }) =>
       call<{ bucket: string, key: string, etag?: string }>(user, 'POST', `${upload(uploadId)}/complete`, body),
     abortMultipart: (user: string, uploadId: string, key: string) =>
       call<undefined>(user, 'DELETE', `${upload(uploadId)}${query(key)}`),

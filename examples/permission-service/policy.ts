@@ -9,6 +9,21 @@ export type Action = Static<typeof ActionSchema>
 
 const KeyPattern = Type.String({ minLength: 1 })
 
+/**
+ * Upload limits sent with an allowed `write` (r2-signer's contract: README, openapi/permission-service.json):
+ * r2-signer applies the tighter of these and its own UPLOAD_MAX_BYTES / UPLOAD_CONTENT_TYPES.
+ */
+export const LimitsSchema = Type.Object(
+  {
+    maxBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    // Media types or `type/*`, lower case, no parameters.
+    contentTypes: Type.Optional(Type.Array(Type.String({ pattern: '^[a-z0-9][a-z0-9!#$&^_.+-]*/(?:\\*|[a-z0-9][a-z0-9!#$&^_.+-]*)$' }), { minItems: 1, maxItems: 100 })),
+    writeOnce: Type.Optional(Type.Boolean())
+  },
+  { additionalProperties: false }
+)
+export type Limits = Static<typeof LimitsSchema>
+
 export const RuleSchema = Type.Object(
   {
     effect: Type.Union([Type.Literal('allow'), Type.Literal('deny')]),
@@ -16,7 +31,9 @@ export const RuleSchema = Type.Object(
     // Glob(s) over object keys: `*` = part of one segment, `**` = any depth, `${sub}` = the subject.
     keys: Type.Union([KeyPattern, Type.Array(KeyPattern, { minItems: 1 })]),
     // Exact bucket names; absent = any bucket.
-    buckets: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }))
+    buckets: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
+    // Allow rules only: upload limits sent with an allowed write this rule matches.
+    limits: Type.Optional(LimitsSchema)
   },
   { additionalProperties: false }
 )
@@ -47,6 +64,7 @@ export function parsePolicy (doc: unknown, source = 'policy'): Policy {
   }
   // Things JSON Schema cannot say clearly: catch typos early instead of silently never matching.
   doc.rules.forEach((rule, i) => {
+    if (rule.limits !== undefined && rule.effect !== 'allow') throw new Error(`${source} is invalid:\n  /rules/${i}/limits: only allow rules carry limits`)
     for (const pattern of patternsOf(rule)) {
       const problem = patternProblem(pattern)
       if (problem) throw new Error(`${source} is invalid:\n  /rules/${i}/keys: "${pattern}" ${problem}`)
@@ -72,14 +90,34 @@ export async function loadPolicy (path: string): Promise<Policy> {
  * away, so the key that reaches the store could differ from the key checked here.
  */
 export function decide (policy: Policy, req: CheckRequest): boolean {
-  if (req.key.split('/').some((segment) => segment === '.' || segment === '..')) return false
+  return decideWithLimits(policy, req).allowed
+}
+
+/**
+ * decide(), with the upload limits of an allowed write: of every matching allow rule with
+ * limits, the smallest maxBytes, write-once if any says so, and the contentTypes of the first
+ * that names some (a list cannot state "both lists"; put the tightest rule first).
+ */
+export function decideWithLimits (policy: Policy, req: CheckRequest): { allowed: boolean, limits?: Limits } {
+  if (req.key.split('/').some((segment) => segment === '.' || segment === '..')) return { allowed: false }
   let allowed = false
+  let limits: Limits | undefined
   for (const rule of policy.rules) {
     if (!ruleMatches(rule, req)) continue
-    if (rule.effect === 'deny') return false
+    if (rule.effect === 'deny') return { allowed: false }
     allowed = true
+    if (rule.limits !== undefined && req.action === 'write') limits = tighter(limits, rule.limits)
   }
-  return allowed
+  return allowed && limits !== undefined ? { allowed, limits } : { allowed }
+}
+
+function tighter (a: Limits | undefined, b: Limits): Limits {
+  if (a === undefined) return { ...b }
+  const out: Limits = { ...a }
+  if (b.maxBytes !== undefined) out.maxBytes = Math.min(a.maxBytes ?? b.maxBytes, b.maxBytes)
+  if (b.writeOnce === true) out.writeOnce = true
+  if (out.contentTypes === undefined && b.contentTypes !== undefined) out.contentTypes = b.contentTypes
+  return out
 }
 
 function ruleMatches (rule: Rule, req: CheckRequest): boolean {

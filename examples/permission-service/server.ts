@@ -7,7 +7,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import fastifyJwt from '@fastify/jwt'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type, type Static } from 'typebox'
-import { ActionSchema, decide, loadPolicy, type Policy } from './policy.js'
+import { ActionSchema, decideWithLimits, loadPolicy, type Limits, type Policy } from './policy.js'
 
 export const CheckBodySchema = Type.Object(
   {
@@ -66,23 +66,23 @@ export async function buildPermissionService (opts: PermissionServiceOptions): P
     }
   }
 
-  /** One decision; a valid token asking about someone else is "not allowed" (r2-signer → 403), not an error (→ 503). */
-  function decideFor (req: FastifyRequest, check: Static<typeof CheckBodySchema>): boolean {
+  /** One decision (with the policy's upload limits); a valid token asking about someone else is "not allowed" (r2-signer → 403), not an error (→ 503). */
+  function decideFor (req: FastifyRequest, check: Static<typeof CheckBodySchema>): { allowed: boolean, limits?: Limits } {
     const tokenSub = jwtSecret ? (req.user as { sub: string }).sub : undefined
     if (tokenSub !== undefined && tokenSub !== check.subject) {
       req.log.warn({ tokenSub, subject: check.subject }, 'subject does not match token sub')
-      return false
+      return { allowed: false }
     }
-    return decide(policy, check)
+    return decideWithLimits(policy, check)
   }
 
   app.post(
     '/check',
     { schema: { body: CheckBodySchema }, onRequest: authenticate },
     async (req, reply) => {
-      const allowed = decideFor(req, req.body)
-      req.log.info({ ...req.body, allowed }, 'decision')
-      return reply.header('cache-control', decisionCacheControl).send({ allowed })
+      const decision = decideFor(req, req.body)
+      req.log.info({ ...req.body, ...decision }, 'decision')
+      return reply.header('cache-control', decisionCacheControl).send(decision)
     }
   )
 
@@ -91,7 +91,7 @@ export async function buildPermissionService (opts: PermissionServiceOptions): P
     '/batch',
     { schema: { body: BatchCheckBodySchema }, onRequest: authenticate },
     async (req, reply) => {
-      const results = req.body.checks.map((check) => ({ allowed: decideFor(req, check) }))
+      const results = req.body.checks.map((check) => decideFor(req, check))
       req.log.info({ checks: results.length, allowed: results.filter((r) => r.allowed).length }, 'batch decision')
       return reply.header('cache-control', decisionCacheControl).send({ results })
     }

@@ -3,7 +3,7 @@
  *
  * Everything here is synchronous node:crypto + string building, no network and no
  * URL/URLSearchParams, so the presigner's hot path can use it directly. The generic composition
- * of the same primitives (./sign-query.ts) reproduces AWS's published example with
+ * of the same primitives (test/signing/sign-query.ts) reproduces AWS's published example with
  * the code the presigner uses.
  *
  * Spec: https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html

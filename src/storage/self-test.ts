@@ -17,7 +17,6 @@ import { randomBytes } from 'node:crypto'
 import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { Agent } from 'undici'
 import type { Presigner, PresignInput } from '../signing/presigner.js'
-import { signQuery } from '../signing/sign-query.js'
 import { errorCode } from '../http/error-code.js'
 import { createS3Client, type S3Connection } from './s3-client.js'
 
@@ -85,7 +84,7 @@ const UNSIGNED_META = 'x-amz-meta-r2-signer-check'
 interface HttpAnswer { status: number, headers: Record<string, string | string[] | undefined>, body: string }
 
 export async function runStorageSelfTest (options: StorageSelfTestOptions): Promise<StorageSelfTestReport> {
-  const { presigner, storage, bucket, prefix, timeoutMs, signal } = options
+  const { presigner, bucket, prefix, timeoutMs, signal } = options
   const started = performance.now()
   const checkedAt = new Date().toISOString()
   const base = `${prefix}${Date.now()}-${randomBytes(6).toString('hex')}/`
@@ -176,22 +175,10 @@ export async function runStorageSelfTest (options: StorageSelfTestOptions): Prom
       return refusedOr(answer, `accepted an upload URL whose key was changed after signing (HTTP ${answer.status})`)
     },
     'if-none-match': async () => {
-      // The presigner does not sign if-none-match (yet): the generic SigV4 query signer does, with
-      // the host and path the presigner chose for the canary.
-      const target = new URL(sign({ operation: 'PutObject', key: sourceKey }).url)
-      const { queryString } = signQuery({
-        method: 'PUT',
-        host: target.host,
-        path: target.pathname,
-        headers: { 'content-type': 'text/plain', 'if-none-match': '*' },
-        accessKeyId: storage.accessKeyId,
-        secretAccessKey: storage.secretAccessKey,
-        region: storage.region,
-        service: 's3',
-        date: new Date(),
-        expiresIn: 60
-      })
-      const answer = await send('PUT', `${target.origin}${target.pathname}?${queryString}`, { 'content-type': 'text/plain', 'if-none-match': '*' }, 'overwritten')
+      // The URL a write-once upload gets: storage must refuse to replace the existing canary.
+      const signed = sign({ operation: 'PutObject', key: sourceKey, headers: { 'content-type': 'text/plain', 'if-none-match': '*' }, expiresIn: 60 })
+      const { host: _host, ...mustSend } = signed.signedHeaders
+      const answer = await send('PUT', signed.url, mustSend, 'overwritten')
       if (answer.status === 412) return { outcome: 'ok', reason: 'refused to overwrite an existing object (HTTP 412)' }
       if (isSuccess(answer.status)) return { outcome: 'failed', reason: `overwrote an existing object despite a signed if-none-match: * (HTTP ${answer.status})` }
       return { outcome: 'error', reason: `unexpected answer HTTP ${answer.status}${s3Code(answer)}` }

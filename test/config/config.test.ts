@@ -238,6 +238,23 @@ t.test('S3_ALLOWED_BUCKETS', async (t) => {
   })
 })
 
+t.test('upload ceiling: UPLOAD_MAX_BYTES and UPLOAD_CONTENT_TYPES', async (t) => {
+  t.test('defaults: 5 GiB, any type', async (t) => {
+    const app = await configured(t, GOOD)
+    t.same(app.config.uploads, { maxBytes: 5 * 1024 ** 3, contentTypes: undefined })
+  })
+  t.test('a list of media types and type/*, lower-cased', async (t) => {
+    const app = await configured(t, { ...GOOD, UPLOAD_MAX_BYTES: '2097152', UPLOAD_CONTENT_TYPES: ' Image/* , application/pdf ' })
+    t.same(app.config.uploads, { maxBytes: 2097152, contentTypes: ['image/*', 'application/pdf'] })
+  })
+  t.test('invalid values are a configuration error', async (t) => {
+    await rejects(t, { ...GOOD, UPLOAD_MAX_BYTES: '-1' }, ['UPLOAD_MAX_BYTES'])
+    await rejects(t, { ...GOOD, UPLOAD_MAX_BYTES: '1.5' }, ['UPLOAD_MAX_BYTES'])
+    await rejects(t, { ...GOOD, UPLOAD_MAX_BYTES: String(5 * 1024 ** 4) }, ['UPLOAD_MAX_BYTES'])
+    for (const value of ['image', '*/*', 'image/png; q=1', ',']) await rejects(t, { ...GOOD, UPLOAD_CONTENT_TYPES: value }, ['UPLOAD_CONTENT_TYPES'])
+  })
+})
+
 t.test('other variables', async (t) => {
   t.test('PERMISSIONS_URL must be http(s)', async (t) => {
     await rejects(t, { ...GOOD, PERMISSIONS_URL: 'perm.example/check' }, ['PERMISSIONS_URL'])

@@ -150,7 +150,7 @@ t.test('the bucket CORS rule is applied by the example script', async (t) => {
   t.equal(rules.length, 1, 'one rule')
   t.same(rules[0]?.AllowedOrigins, [stack.appUrl], 'for the page\'s origin')
   t.same([...rules[0]?.AllowedMethods ?? []].sort(), ['GET', 'HEAD', 'PUT'])
-  t.same([...rules[0]?.AllowedHeaders ?? []].sort(), ['content-md5', 'content-type', 'range'])
+  t.same([...rules[0]?.AllowedHeaders ?? []].sort(), ['content-md5', 'content-type', 'if-none-match', 'range'], 'if-none-match: write-once uploads')
   t.same(rules[0]?.ExposeHeaders, ['ETag', 'Content-Length', 'Content-Range', 'Accept-Ranges'], 'ETag exposed (multipart needs it)')
   t.not(new URL(stack.appUrl).origin, stack.storageOrigin, 'page and storage are different origins: real CORS')
 })
@@ -396,7 +396,7 @@ t.test('another user cannot obtain the first user\'s URLs', async (t) => {
   }
   await forbidden('a video URL for alice\'s key', await api.get(`${stack.appUrl}/api/media-url?key=users/alice/launch-teaser.webm`))
   await forbidden('recording alice\'s file as bob\'s', await api.post(`${stack.appUrl}/api/files`, { data: { key: 'users/alice/raw-footage.bin' } }))
-  await forbidden('part URLs into alice\'s namespace', await api.post(`${stack.appUrl}/api/uploads/2~fake/part-urls`, { data: { key: 'users/alice/evil.bin', partNumbers: [1] } }))
+  await forbidden('part URLs into alice\'s namespace', await api.post(`${stack.appUrl}/api/uploads/2~fake/part-urls`, { data: { key: 'users/alice/evil.bin', uploadToken: `v1.${'a'.repeat(40)}.${'b'.repeat(43)}`, partNumbers: [1] } }))
   await forbidden('aborting an upload of alice\'s', await api.delete(`${stack.appUrl}/api/uploads/2~fake?key=users/alice/evil.bin`))
   t.equal((await api.get(`${stack.appUrl}/api/v1/tasks/${TASK.taskId}`)).status(), 200, 'the public task is bob\'s to read too')
   t.equal((await fetch(`${stack.appUrl}/api/media-url?key=users/alice/launch-teaser.webm`)).status, 401, 'no session, no URL')

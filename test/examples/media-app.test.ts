@@ -22,7 +22,7 @@ async function stubSigner (t: Test) {
   let answer: (call: Call) => { status: number, body?: unknown } = (call) => ({
     status: call.url === '/v1/multipart-uploads' ? 201 : 200,
     body: call.url === '/v1/multipart-uploads'
-      ? { uploadId: '2~abc', bucket: 'media', key: (call.body as { key: string }).key, partSize: 6 * MiB, partCount: 4 }
+      ? { uploadId: '2~abc', bucket: 'media', key: (call.body as { key: string }).key, partSize: 6 * MiB, partCount: 4, uploadToken: 'v1.plan.mac' }
       : { url: 'http://storage.example/media/x?X-Amz-Signature=0', method: 'GET', headers: { 'content-type': 'video/webm' }, bucket: 'media', key: (call.body as { key?: string } | undefined)?.key ?? '', expiresIn: 300, expiresAt: new Date(Date.now() + 300_000).toISOString() }
   })
   const signer = Fastify()
@@ -84,11 +84,14 @@ t.test('uploads: one PUT URL up to the threshold, multipart above it, keys in th
   t.equal(claims.exp - claims.iat, 300, 'short-lived')
 
   const big = await as('POST', '/api/uploads', { name: 'a/../../b\u0000.bin', contentType: '', size: 8 * MiB + 1 })
-  t.match(big.json(), { mode: 'multipart', key: 'users/alice/a_.._.._b_.bin', uploadId: '2~abc', partSize: 6 * MiB, partCount: 4, concurrency: 3 }, 'a file name never leaves the namespace')
+  t.match(big.json(), { mode: 'multipart', key: 'users/alice/a_.._.._b_.bin', uploadId: '2~abc', partSize: 6 * MiB, partCount: 4, uploadToken: 'v1.plan.mac', concurrency: 3 }, 'a file name never leaves the namespace; the uploadToken goes to the page')
   t.match(calls.at(-1), { url: '/v1/multipart-uploads', body: { key: 'users/alice/a_.._.._b_.bin', contentType: 'application/octet-stream', size: 8 * MiB + 1, partSize: 6 * MiB } })
 
-  await as('POST', '/api/uploads/2~abc%2Fx/part-urls', { key: 'users/alice/a.bin', partNumbers: [2] })
-  t.match(calls.at(-1), { url: '/v1/multipart-uploads/2~abc%2Fx/part-urls', body: { key: 'users/alice/a.bin', partNumbers: [2], expiresIn: 600 } }, 'the upload ID stays one path segment')
+  await as('POST', '/api/uploads/2~abc%2Fx/part-urls', { key: 'users/alice/a.bin', uploadToken: 'v1.plan.mac', partNumbers: [2] })
+  t.match(calls.at(-1), { url: '/v1/multipart-uploads/2~abc%2Fx/part-urls', body: { key: 'users/alice/a.bin', uploadToken: 'v1.plan.mac', partNumbers: [2], expiresIn: 600 } }, 'the upload ID stays one path segment; the uploadToken is passed on')
+  t.equal((await as('POST', '/api/uploads/2~abc/part-urls', { key: 'users/alice/a.bin', partNumbers: [2] })).statusCode, 400, 'no uploadToken: refused before r2-signer')
+  await as('POST', '/api/uploads/2~abc/complete', { key: 'users/alice/a.bin', uploadToken: 'v1.plan.mac', parts: [{ partNumber: 1, etag: '"e"' }] })
+  t.match(calls.find((call) => call.url === '/v1/multipart-uploads/2~abc/complete'), { body: { key: 'users/alice/a.bin', uploadToken: 'v1.plan.mac', parts: [{ partNumber: 1, etag: '"e"' }] } }, 'complete passes it on too')
   await as('DELETE', '/api/uploads/2~abc?key=users%2Falice%2Fa%20b.bin')
   t.match(calls.at(-1), { method: 'DELETE', url: '/v1/multipart-uploads/2~abc?key=users%2Falice%2Fa%20b.bin' })
 })
@@ -210,7 +213,7 @@ t.test('the CORS rule: what a browser needs, for real origins only', async (t) =
   t.same(corsRules(['https://app.example.com']), [{
     AllowedOrigins: ['https://app.example.com'],
     AllowedMethods: ['GET', 'HEAD', 'PUT'],
-    AllowedHeaders: ['content-type', 'content-md5', 'range'],
+    AllowedHeaders: ['content-type', 'content-md5', 'if-none-match', 'range'],
     ExposeHeaders: ['ETag', 'Content-Length', 'Content-Range', 'Accept-Ranges'],
     MaxAgeSeconds: 3600
   }])

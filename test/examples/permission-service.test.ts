@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
-import { decide, loadPolicy, matchKey, parsePolicy, type Policy } from '../../examples/permission-service/policy.js'
+import { decide, decideWithLimits, loadPolicy, matchKey, parsePolicy, type Policy } from '../../examples/permission-service/policy.js'
+import { parseUploadLimits } from '../../src/uploads/policy.js'
 import { buildPermissionService } from '../../examples/permission-service/server.js'
 
 const examplePolicy = await loadPolicy(fileURLToPath(new URL('../../examples/permission-service/policy.json', import.meta.url)))
@@ -209,4 +210,28 @@ t.test('HTTP batch endpoint: the same decisions in order, one Cache-Control, the
     t.equal(bad.status, 400, `400: ${name}`)
   }
   t.equal((await post({ checks }, undefined)).status, 401, '401 without a token')
+})
+
+t.test('limits per prefix: the example\'s avatars are images up to 2 MiB, write-once', async (t) => {
+  const avatar = decideWithLimits(examplePolicy, { subject: 'alice', action: 'write', bucket: 'media', key: 'users/alice/avatar/me.png' })
+  t.same(avatar, { allowed: true, limits: { maxBytes: 2 * 1024 * 1024, contentTypes: ['image/*'], writeOnce: true } })
+  t.ok(parseUploadLimits(avatar.limits).ok, 'limits r2-signer reads as well formed')
+  t.same(decideWithLimits(examplePolicy, { subject: 'alice', action: 'read', bucket: 'media', key: 'users/alice/avatar/me.png' }), { allowed: true }, 'reads carry no limits')
+  t.same(decideWithLimits(examplePolicy, { subject: 'alice', action: 'write', bucket: 'media', key: 'users/alice/videos/a.mp4' }), { allowed: true }, 'elsewhere: no limits')
+  t.same(decideWithLimits(examplePolicy, { subject: 'bob', action: 'write', bucket: 'media', key: 'users/alice/avatar/me.png' }), { allowed: false })
+
+  const combined = parsePolicy({
+    rules: [
+      { effect: 'allow', actions: ['write'], keys: 'up/**', limits: { maxBytes: 100, contentTypes: ['image/png'] } },
+      { effect: 'allow', actions: ['write'], keys: 'up/big/**', limits: { maxBytes: 10, writeOnce: true, contentTypes: ['image/*'] } }
+    ]
+  })
+  t.same(decideWithLimits(combined, { subject: 'a', action: 'write', bucket: 'media', key: 'up/big/x' }).limits, { maxBytes: 10, contentTypes: ['image/png'], writeOnce: true }, 'several rules: the tighter size, write-once if any, the first rule\'s types')
+  t.throws(() => parsePolicy({ rules: [{ effect: 'deny', actions: ['write'], keys: 'a/**', limits: { maxBytes: 1 } }] }), /only allow rules carry limits/)
+  t.throws(() => parsePolicy({ rules: [{ effect: 'allow', actions: ['write'], keys: 'a/**', limits: { maxBytes: -1 } }] }), /invalid/)
+  t.throws(() => parsePolicy({ rules: [{ effect: 'allow', actions: ['write'], keys: 'a/**', limits: { contentTypes: ['image'] } }] }), /invalid/)
+
+  const base = await serve(t, examplePolicy)
+  const r = await check(base, { subject: 'alice', action: 'write', bucket: 'media', key: 'users/alice/avatar/me.png' })
+  t.same([r.status, r.body], [200, { allowed: true, limits: { maxBytes: 2097152, contentTypes: ['image/*'], writeOnce: true } }], 'sent with the decision')
 })

@@ -9,6 +9,7 @@ import t from 'tap'
 import { createCachingPermissionClient, decisionKey, decisionKeys, ExpiringLru, type AskingClient } from '../../src/permissions/decision-cache.js'
 import { maxAge, type PermissionAnswer, type PermissionDecision, type PermissionQuery } from '../../src/permissions/permission-client.js'
 import { buildApp } from '../../src/app.js'
+import type { UploadLimits } from '../../src/uploads/policy.js'
 import { ConfigError } from '../../src/config/config.js'
 import { build, OFFLINE_STORAGE_ENV, type TestApp } from '../helpers/app.js'
 import { json, type StubHandler } from '../helpers/permission-stub.js'
@@ -342,4 +343,32 @@ t.test('decisionKeys (a batch, the header hashed once) gives exactly the keys de
   ]
   t.same(decisionKeys(authorization, queries), queries.map((query) => decisionKey(authorization, query)))
   t.equal(new Set(decisionKeys(authorization, queries)).size, 3, 'distinct queries, distinct keys')
+})
+
+t.test('a decision keeps its upload limits: from the cache, and from another instance through the shared store', async (t) => {
+  const limits: UploadLimits = { maxBytes: 2048, contentTypes: ['image/*'], writeOnce: true }
+  const withLimits: PermissionDecision = { outcome: 'allowed', limits }
+  const { cached, state } = cachedClient({ answer: { decision: withLimits, maxAgeSeconds: 60 } })
+  t.same((await cached.check(AUTH, QUERY, FAR)).decision, withLimits, 'asked')
+  t.same(await cached.check(AUTH, QUERY, FAR), { decision: withLimits, source: 'cache' }, 'reused with its limits')
+  t.equal(state.asks.length, 1)
+
+  const store = new Map<string, { outcome: 'allowed' | 'denied', expiresAtMs: number, limits?: UploadLimits }>()
+  const shared = {
+    get: async (key: string) => store.get(key),
+    set: async (key: string, outcome: 'allowed' | 'denied', expiresAtMs: number, stored?: UploadLimits) => {
+      store.set(key, { outcome, expiresAtMs, ...(stored !== undefined && { limits: stored }) })
+    }
+  }
+  const clock = { now: T0 }
+  const a = fakeClient({ decision: withLimits, maxAgeSeconds: 60 })
+  const b = fakeClient({ decision: ALLOWED, maxAgeSeconds: 60 })
+  const instanceA = createCachingPermissionClient(a.client, { maxEntries: 10, maxTtlSeconds: 300, now: () => clock.now, shared })
+  const instanceB = createCachingPermissionClient(b.client, { maxEntries: 10, maxTtlSeconds: 300, now: () => clock.now, shared })
+  await instanceA.check(AUTH, QUERY, FAR)
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(store.get(decisionKey(AUTH, QUERY))?.limits, limits, 'stored with the limits')
+  t.same(await instanceB.check(AUTH, QUERY, FAR), { decision: withLimits, source: 'peer' }, 'B reuses A\'s decision, limits included')
+  t.equal(b.state.asks.length, 0, 'B never asked')
+  t.same(await instanceB.check(AUTH, QUERY, FAR), { decision: withLimits, source: 'cache' }, 'and keeps them in its own cache')
 })

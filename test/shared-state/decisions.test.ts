@@ -54,6 +54,29 @@ t.test('a decision stored on A is reused on B until it expires; nothing secret i
   await t.rejects(a.store.get('users/alice/secret-plans.pdf'), RangeError)
 })
 
+t.test('an allowed decision\'s upload limits travel with it; a value that does not parse is a miss', async (t) => {
+  const prefix = testKeyPrefix('decisions')
+  const a = instance(t, redisUrl(), prefix)
+  const b = instance(t, redisUrl(), prefix)
+  await eventually(() => a.redis.isReady() && b.redis.isReady())
+  const token = await tokenFor('alice')
+  const key = decisionKey(`Bearer ${token}`, { subject: 'alice', action: 'write', bucket: 'media', key: 'users/alice/avatar/me.png' })
+  const limits = { maxBytes: 2097152, contentTypes: ['image/*'], writeOnce: true }
+  const expiresAtMs = Date.now() + 60_000
+  await a.store.set(key, 'allowed', expiresAtMs, limits)
+  t.same(await b.store.get(key), { outcome: 'allowed', expiresAtMs, limits }, 'B gets the limits A stored')
+
+  const inspect = inspector(t)
+  const stored = JSON.stringify(await dumpKeys(inspect, prefix))
+  for (const secret of [token, ...token.split('.'), 'alice', 'avatar', 'X-Amz', 'http']) t.notOk(stored.includes(secret), `no ${secret.length > 20 ? 'token part' : secret} stored`)
+
+  const redisKey = `${prefix}decision:${key}`
+  for (const [name, value] of [['bad JSON', `allowed:${Date.now()}:${expiresAtMs}:{`], ['malformed limits', `allowed:${Date.now()}:${expiresAtMs}:{"maxBytes":-1}`], ['limits on a denial', `denied:${Date.now()}:${expiresAtMs}:{}`]]) {
+    await inspect.set(redisKey, value as string, 'PX', 60_000)
+    t.equal(await b.store.get(key), undefined, `${name as string}: a miss, never a decision without its limits`)
+  }
+})
+
 t.test('dropBefore: older decisions are ignored by that instance', async (t) => {
   const prefix = testKeyPrefix('decisions')
   const a = instance(t, redisUrl(), prefix)

@@ -17,7 +17,7 @@ import {
   uriEscape,
   uriEscapePath
 } from '../../src/signing/sigv4.js'
-import { signQuery } from '../../src/signing/sign-query.js'
+import { signQuery } from './sign-query.js'
 import { createOracle } from './oracle.js'
 
 const EXAMPLE = {

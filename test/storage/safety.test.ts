@@ -101,6 +101,7 @@ t.test('raw Ceph, STORAGE_UNSAFE_HEADERS=refuse (default): writes 503 STORAGE_UN
   t.equal(upload.headers.get('cache-control'), 'no-store')
 
   const multipart = multipartApi(app, 'users/alice/big.bin')
+  multipart.useToken('2~someUpload', `v1.${'a'.repeat(40)}.${'b'.repeat(43)}`) // well formed: the gate comes after validation
   assertProblem(t, await multipart.create(), 503, 'STORAGE_UNSAFE', 'multipart create')
   assertProblem(t, await multipart.partUrls('2~someUpload', [1]), 503, 'STORAGE_UNSAFE', 'part URLs')
   assertProblem(t, await multipart.complete('2~someUpload', [{ partNumber: 1, etag: '"abc"' }]), 503, 'STORAGE_UNSAFE', 'complete')

@@ -273,7 +273,8 @@ async function uploadSingle (file, plan, ui) {
  * object on "complete"; if anything fails for good the upload is aborted so storage frees the parts.
  */
 async function uploadMultipart (file, plan, ui) {
-  const { uploadId, key, partSize } = plan
+  // uploadToken: r2-signer's binding of this upload's plan; sent back with every part-urls and complete call.
+  const { uploadId, key, partSize, uploadToken } = plan
   const count = Math.max(1, Math.ceil(file.size / partSize))
   const base = `/api/uploads/${encodeURIComponent(uploadId)}`
   const loaded = new Array(count + 1).fill(0)
@@ -291,7 +292,7 @@ async function uploadMultipart (file, plan, ui) {
     for (let attempt = 1; ; attempt++) {
       ui.part(n, 'uploading', attempt)
       try {
-        const { headers, parts: [signed] } = await api(`${base}/part-urls`, { method: 'POST', body: { key, partNumbers: [n] } })
+        const { headers, parts: [signed] } = await api(`${base}/part-urls`, { method: 'POST', body: { key, uploadToken, partNumbers: [n] } })
         const request = put(signed.url, blob, headers, (bytes) => { loaded[n] = bytes; report() })
         inFlight.add(request)
         const xhr = await request.done.finally(() => inFlight.delete(request))
@@ -337,13 +338,14 @@ async function uploadMultipart (file, plan, ui) {
   }
   ui.finishing()
   const parts = etags.map((etag, partNumber) => ({ partNumber, etag })).filter((part) => part.etag !== undefined)
-  const { file: saved } = await api(`${base}/complete`, { method: 'POST', body: { key, parts } })
+  const { file: saved } = await api(`${base}/complete`, { method: 'POST', body: { key, uploadToken, parts } })
   return saved
 }
 
 /**
  * A PUT with XMLHttpRequest, which (unlike fetch) reports upload progress. `headers` are the ones
- * r2-signer signed; the browser sets Content-Length itself.
+ * r2-signer signed (none for a part: its URL signs only its length); the browser sets
+ * Content-Length itself, from the Blob, and sends a part's bytes without a Content-Type.
  */
 function put (url, body, headers, onProgress) {
   const xhr = new XMLHttpRequest()

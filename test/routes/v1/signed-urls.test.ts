@@ -54,7 +54,7 @@ t.test('object keys', async (t) => {
     t.test(`accepted: ${name}`, async (t) => {
       for (const route of [DOWNLOAD, UPLOAD]) {
         const before = app.permissions.received.length
-        const body = await expectOk(t, await postAsAlice(app, route, route === UPLOAD ? { key, contentType: 'text/plain' } : { key }))
+        const body = await expectOk(t, await postAsAlice(app, route, route === UPLOAD ? { key, contentType: 'text/plain', contentLength: 1 } : { key }))
         t.equal(body.key, key, 'response key unchanged (no normalization)')
         t.equal(keyFromUrl(body.url), key, 'the URL path carries exactly the key')
         t.match(app.permissions.received[before]?.body, { key }, 'the permission service gets exactly the key')
@@ -99,7 +99,7 @@ t.test('object keys', async (t) => {
     t.test(`rejected: ${name}`, async (t) => {
       for (const route of [DOWNLOAD, UPLOAD]) {
         const before = app.permissions.received.length
-        await expectProblem(t, await postAsAlice(app, route, route === UPLOAD ? { key, contentType: 'text/plain' } : { key }), 400, 'INVALID_KEY')
+        await expectProblem(t, await postAsAlice(app, route, route === UPLOAD ? { key, contentType: 'text/plain', contentLength: 1 } : { key }), 400, 'INVALID_KEY')
         t.equal(app.permissions.received.length, before, 'permission service not asked')
       }
     })
@@ -109,7 +109,7 @@ t.test('object keys', async (t) => {
     t.test(`rejected: lone surrogate in raw JSON "${raw}"`, async (t) => {
       const before = app.permissions.received.length
       await expectProblem(t, await postAsAlice(app, DOWNLOAD, `{"key":"${raw}"}`), 400, 'INVALID_KEY')
-      await expectProblem(t, await postAsAlice(app, UPLOAD, `{"key":"${raw}","contentType":"text/plain"}`), 400, 'INVALID_KEY')
+      await expectProblem(t, await postAsAlice(app, UPLOAD, `{"key":"${raw}","contentType":"text/plain","contentLength":1}`), 400, 'INVALID_KEY')
       t.equal(app.permissions.received.length, before)
     })
   }
@@ -123,7 +123,7 @@ t.test('object keys', async (t) => {
 t.test('expiresIn', async (t) => {
   const app = await build(t, { env: { SIGNED_URL_TTL_SECONDS: '120', SIGNED_URL_MAX_TTL_SECONDS: '900' } })
 
-  for (const [route, extra] of [[DOWNLOAD, {}], [UPLOAD, { contentType: 'text/plain' }]] as const) {
+  for (const [route, extra] of [[DOWNLOAD, {}], [UPLOAD, { contentType: 'text/plain', contentLength: 1 }]] as const) {
     t.test(`${route}: default, 1 and the maximum`, async (t) => {
       const started = Date.now()
       const def = await expectOk(t, await postAsAlice(app, route, { key: 'a', ...extra }))
@@ -254,7 +254,7 @@ t.test('buckets', async (t) => {
   t.test('a bucket not in S3_ALLOWED_BUCKETS → 403 BUCKET_NOT_ALLOWED', async (t) => {
     const before = app.permissions.received.length
     await expectProblem(t, await postAsAlice(app, DOWNLOAD, { key: 'a', bucket: 'secrets' }), 403, 'BUCKET_NOT_ALLOWED')
-    await expectProblem(t, await postAsAlice(app, UPLOAD, { key: 'a', bucket: 'secrets', contentType: 'text/plain' }), 403, 'BUCKET_NOT_ALLOWED')
+    await expectProblem(t, await postAsAlice(app, UPLOAD, { key: 'a', bucket: 'secrets', contentType: 'text/plain', contentLength: 1 }), 403, 'BUCKET_NOT_ALLOWED')
     t.equal(app.permissions.received.length, before)
   })
 })

@@ -1,9 +1,9 @@
 /**
  * The generic (unoptimized) query-string SigV4 signer built from the primitives of
  * src/signing/sigv4.ts: it reproduces AWS's published example (which has no x-id /
- * X-Amz-Content-Sha256 params) with the code the presigner uses. Used by the storage self-test (if-none-match, which the fast presigner does not sign yet) and the tests.
+ * X-Amz-Content-Sha256 params) with the code the presigner uses. Test-only: the presigner signs everything src needs.
  */
-import { ALGORITHM, UNSIGNED_PAYLOAD, buildCanonicalRequest, buildStringToSign, canonicalHeaderValue, credentialScope, deriveSigningKey, formatAmzDate, hmacHex, uriEscape } from './sigv4.js'
+import { ALGORITHM, UNSIGNED_PAYLOAD, buildCanonicalRequest, buildStringToSign, canonicalHeaderValue, credentialScope, deriveSigningKey, formatAmzDate, hmacHex, uriEscape } from '../../src/signing/sigv4.js'
 
 export interface SignQueryInput {
   method: string;
