@@ -71,3 +71,18 @@ t.test('a batch of upload URLs, then a batch of download URLs, against Ceph', as
   t.equal(await attachment.text(), 'other')
   t.match(attachment.headers.get('content-disposition'), /attachment; filename="other.txt"/)
 })
+
+t.test('storage not verified safe (raw Ceph honours unsigned x-amz-* headers): upload items get 503 STORAGE_UNSAFE, downloads are signed', async (t) => {
+  const app = await buildWithStorage(t, { rawStorage: true, batchPermissions: true, permissions: (check, res) => json(res, 200, { results: (check.body as { checks: unknown[] }).checks.map(() => ({ allowed: true })) }) })
+  const items = (await expectOk(t, await app.post('/v1/batch', {
+    items: [
+      { op: 'upload', key: 'users/alice/u.txt', contentType: 'text/plain', contentLength: 1 },
+      { op: 'download', key: 'users/alice/d.txt' }
+    ]
+  }, bearer(tokenFor('alice'))))).items as Json[]
+  t.match(items[0], { status: 503, problem: { code: 'STORAGE_UNSAFE', status: 503, detail: /docs\/storage-safety\.md/ } })
+  t.notOk('url' in (items[0] as Json), 'no upload URL')
+  t.match(items[1], { status: 200, method: 'GET' }, 'reads are never gated')
+  const asked = app.permissions.received.flatMap((call) => (call.body as { checks: Array<{ action: string }> }).checks.map((c) => c.action))
+  t.same(asked, ['read'], 'the refused upload is not even asked')
+})
