@@ -92,19 +92,6 @@ export function planParts (size: number, requestedPartSize?: number): PartPlan {
 }
 
 /**
- * What POST /v1/multipart-uploads answers: with the file's `size`, a full plan (part size and
- * count); without it, the requested part size (checked) or DEFAULT_PART_SIZE. Throws PartSizeError.
- */
-export function planUpload (size: number | undefined, requestedPartSize?: number): { partSize: number, partCount?: number } {
-  if (size !== undefined) {
-    const { partSize, partCount } = planParts(size, requestedPartSize)
-    return { partSize, partCount }
-  }
-  if (requestedPartSize !== undefined) checkPartSize(requestedPartSize)
-  return { partSize: requestedPartSize ?? DEFAULT_PART_SIZE }
-}
-
-/**
  * CompleteMultipartUpload needs the parts in ascending partNumber order without duplicates:
  * undefined when they are, else what is wrong ("parts[3].partNumber 2 follows 5.").
  */

@@ -100,6 +100,14 @@ t.test('the reference service answers as documented', async (t) => {
   t.equal(unauthenticated.statusCode, 401, 'a bad token is a 401')
   t.ok(check('PermissionError', unauthenticated.json()), 'the 401 body fits PermissionError')
 
+  const limited = await buildPermissionService({ policy: { rules: [{ effect: 'allow', actions: ['write'], keys: 'users/${sub}/**', limits: { maxBytes: 10, contentTypes: ['image/*'], writeOnce: true } }] }, jwtSecret: TEST_JWT_SECRET })
+  t.teardown(() => limited.close())
+  const withLimits = await limited.inject({ method: 'POST', url: '/check', payload: { subject: 'alice', action: 'write', bucket: 'media', key: 'users/alice/a.png' }, headers: alice })
+  t.same(withLimits.json(), { allowed: true, limits: { maxBytes: 10, contentTypes: ['image/*'], writeOnce: true } })
+  t.ok(check('PermissionDecision', withLimits.json()), 'an answer with limits is a PermissionDecision')
+  t.notOk(check('PermissionDecision', { allowed: true, limits: { maxBytes: -1 } }), 'malformed limits are not')
+  t.notOk(check('PermissionDecision', { allowed: true, limits: { quota: 1 } }), 'nor unknown limits')
+
   const noCaching = await buildPermissionService({ policy: { rules: policy.rules }, jwtSecret: TEST_JWT_SECRET })
   t.teardown(() => noCaching.close())
   const res = await noCaching.inject({ method: 'POST', url: '/check', payload: { subject: 'alice', action: 'write', bucket: 'media', key: 'users/alice/a' }, headers: alice })
@@ -130,7 +138,9 @@ t.test('r2-signer reads every documented answer as documented', async (t) => {
     ['403', (res) => json(res, 403, {}), 403, 'PERMISSION_DENIED'],
     ['default: 500', (res) => json(res, 500, {}), 503, 'PERMISSION_SERVICE_UNAVAILABLE'],
     ['default: 302', (res) => json(res, 302, {}, { location: 'http://127.0.0.1:9/' }), 503, 'PERMISSION_SERVICE_UNAVAILABLE'],
-    ['default: 200 without a boolean', (res) => json(res, 200, { allowed: 'yes' }), 503, 'PERMISSION_SERVICE_UNAVAILABLE']
+    ['default: 200 without a boolean', (res) => json(res, 200, { allowed: 'yes' }), 503, 'PERMISSION_SERVICE_UNAVAILABLE'],
+    ['200 allowed with limits (a read ignores them)', (res) => json(res, 200, { allowed: true, limits: { maxBytes: 1, writeOnce: true } }), 200, undefined],
+    ['default: 200 with malformed limits', (res) => json(res, 200, { allowed: true, limits: { maxBytes: 1.5 } }), 503, 'PERMISSION_SERVICE_UNAVAILABLE']
   ]
   for (const [what, answer, status, code] of answers) {
     app.permissions.respond((_check, res) => answer(res))

@@ -80,6 +80,10 @@ t.test('operation-specific options', async (t) => {
   const part: PresignInput = { ...get, operation: 'UploadPart', partNumber: 1, uploadId: 'u' }
   t.doesNotThrow(() => p.presign(part))
   t.throws(() => p.presign({ ...part, headers: { 'content-type': 'x/y' } }), TypeError, 'UploadPart has no content-type')
+  t.same(Object.keys(p.presign({ ...part, headers: { 'content-length': '5' } }).signedHeaders).sort(), ['content-length', 'host'], 'a part URL signs its length and host only')
+  t.same(Object.keys(p.presign({ ...put, headers: { 'if-none-match': '*' } }).signedHeaders).sort(), ['content-type', 'host', 'if-none-match'], 'PutObject signs if-none-match')
+  t.throws(() => p.presign({ ...put, headers: { 'if-none-match': '"etag"' } }), TypeError, 'if-none-match is "*" only')
+  t.throws(() => p.presign({ ...part, headers: { 'if-none-match': '*' } }), TypeError, 'UploadPart has no if-none-match')
   for (const partNumber of [0, 10_001, 1.5, undefined]) {
     t.throws(() => p.presign({ ...part, partNumber }), RangeError, `partNumber ${partNumber}`)
   }
