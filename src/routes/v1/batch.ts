@@ -61,7 +61,7 @@ const batch: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'createBatch',
       tags: ['signed URLs'],
       summary: 'Sign many URLs',
-      description: `Returns up to BATCH_MAX_ITEMS (default 1000) download and upload URLs in one call, in request order. Each item gets a signed URL (status 200) or its own problem (status 4xx/5xx); a bad item never fails the others. The items' permission checks are asked together: identical checks once, cached decisions reused, and with PERMISSIONS_BATCH_URL in one round trip. The request fails as a whole only for a bad token (401), a body that is not \`{items: [...]}\` with 1..BATCH_MAX_ITEMS items (400), a body that is not JSON (415) or one over ${BODY_BYTES_BASE} + ${BODY_BYTES_PER_ITEM} bytes per allowed item (413).`,
+      description: `Returns up to BATCH_MAX_ITEMS (default 1000) download and upload URLs in one call, in request order. Each item gets a signed URL (status 200) or its own problem (status 4xx/5xx); a bad item never fails the others. The items' permission checks are asked together: identical checks once, cached decisions reused, and with PERMISSIONS_BATCH_URL in one round trip. The request fails as a whole only for a bad token (401), a body that is not \`{items: [...]}\` with 1..BATCH_MAX_ITEMS items (400), a body that is not JSON (415) or one over ${BODY_BYTES_BASE} bytes + ${BODY_BYTES_PER_ITEM} bytes per BATCH_MAX_ITEMS (413).`,
       security: bearerAuth,
       body: BatchRequest,
       response: { 200: BatchResponse, ...problemResponsesFor(['INVALID_REQUEST', 'INVALID_EXPIRES_IN', 'UNAUTHORIZED', 'TOKEN_KEYS_UNAVAILABLE', ...BODY_CODES]) }
@@ -99,9 +99,11 @@ const batch: FastifyPluginAsyncTypebox = async (app) => {
     const checks: ObjectCheck[] = toCheck.map(({ item }) => ({ action: item.op === 'upload' ? 'write' : 'read', object: item }))
     const authorizations = await app.checkObjects(request, checks)
 
+    // RATE LIMIT HOOK (issue 12, not wired yet): the one place to count the allowed items' URLs
+    // for request.user.sub, once per batch, and refuse the items over the limit before signing.
+
     // 4. sign what was allowed, at one instant (every URL of a batch expires together), with the
     // single routes' rules: the upload policy (sizes, types, write-once) per upload item.
-    // Rate limits (issue 12): count the allowed items' URLs for request.user.sub here, once per batch.
     const signingDate = new Date()
     let gets = 0
     let heads = 0
