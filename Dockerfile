@@ -4,8 +4,11 @@
 # test/deploy/dockerfile.test.ts replays these COPY/RUN steps without a Docker engine: keep to
 # plain COPY, WORKDIR, ENV and `npm …` RUN steps, or teach the test the new instruction.
 
+# Node 26 (LTS) on Debian 13 slim, the same major in both stages: .nvmrc names it, and the test
+# checks that package.json's engines and @types/node follow.
+
 # ---- build: dev dependencies + TypeScript → dist/ ----
-FROM node:20-bookworm-slim AS build
+FROM node:26-trixie-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # No install scripts: nothing needs one to compile or run (the only one, esbuild's, checks its binary).
@@ -16,7 +19,7 @@ COPY src ./src
 RUN npm run build
 
 # ---- runtime: production dependencies + dist/ only ----
-FROM node:20-bookworm-slim AS runtime
+FROM node:26-trixie-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./

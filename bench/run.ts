@@ -19,6 +19,8 @@
  *              decided by the stub's batch endpoint (PERMISSIONS_BATCH_URL): one round trip per
  *              batch; BENCH_BATCH_CONNECTIONS (4) batches in flight. Reported as URLs/s against the
  *              uncached single route's URLs/s of the same round
+ *  - cached-redis: as cached, on a second app instance with REDIS_URL (a local redis-server started
+ *    for the run): rate limits, revocations and shared decisions through Redis
  * then the signer alone vs the SDK's getSignedUrl, in-process (bench/signer-measure.ts).
  *
  * Reports medians over rounds: req/s, p50/p99 latency, peak RSS of the server under test, each
@@ -27,7 +29,7 @@
  *
  * Knobs (environment): BENCH_DURATION (s per measurement, 5), BENCH_ROUNDS (3), BENCH_WARMUP
  * (s, 2), BENCH_CONNECTIONS (100), BENCH_PIPELINING (1), BENCH_JWT (ES256 | RS256 | EdDSA |
- * HS256; ES256), BENCH_PHASES (hello,cached,uncached), BENCH_SIGNER_ROUNDS (9), BENCH_SIGNER_MS
+ * HS256; ES256), BENCH_PHASES (hello,cached,uncached,cached-redis), BENCH_SIGNER_ROUNDS (9), BENCH_SIGNER_MS
  * (300), BENCH_APP_ENV (JSON merged into the app's environment), BENCH_NODE_ARGS (node flags for
  * the servers, e.g. --max-semi-space-size=8), BENCH_CPU_PROF=1 (after the
  * rounds, one more run of each phase with the server under V8's sampling profiler: profiles in
@@ -47,6 +49,7 @@ import { buildBenchServer } from './build.js'
 import type { LoadJob, LoadResult } from './load.js'
 import { summariseProfile, type ProfileSummary } from './profile-summary.js'
 import { measureSigner, median, type SignerResult } from './signer-measure.js'
+import { startRedis, stopRedis } from '../test/storage/redis.js'
 
 const env = process.env
 const num = (name: string, fallback: number): number => {
@@ -65,7 +68,7 @@ const SIGNER_MS = num('BENCH_SIGNER_MS', 300)
 const CPU_PROF = env.BENCH_CPU_PROF === '1'
 const BATCH_ITEMS = Math.round(num('BENCH_BATCH_ITEMS', 1000))
 const BATCH_CONNECTIONS = Math.round(num('BENCH_BATCH_CONNECTIONS', 4))
-const ALL_PHASES = ['hello', 'cached', 'uncached', 'unbatched', 'batch'] as const
+const ALL_PHASES = ['hello', 'cached', 'uncached', 'unbatched', 'batch', 'cached-redis'] as const
 type Phase = (typeof ALL_PHASES)[number]
 const PHASES = (env.BENCH_PHASES ?? ALL_PHASES.join(',')).split(',').map((p) => p.trim()) as Phase[]
 if (PHASES.some((p) => !ALL_PHASES.includes(p))) throw new Error(`BENCH_PHASES: one or more of ${ALL_PHASES.join(', ')}`)
@@ -151,16 +154,16 @@ function once<T> (child: ChildProcess, predicate: (message: T) => boolean): Prom
   })
 }
 
-interface Server { role: 'app' | 'hello', name: string, child: ChildProcess, address: string, logFile: string }
+interface Server { role: 'app' | 'hello' | 'app-redis', name: string, child: ChildProcess, address: string, logFile: string }
 
-/** `name`: the label in the report; `unbatched`: the app without PERMISSIONS_BATCH_URL (no micro-batching). */
-async function startServer (role: Server['role'], { name = role as string, unbatched = false } = {}): Promise<Server> {
+/** `name`: the label in the report; `unbatched`: the app without PERMISSIONS_BATCH_URL (no micro-batching); `appEnv`: more of the app's environment. */
+async function startServer (role: Server['role'], { name = role as string, unbatched = false, appEnv = {} as Record<string, string> } = {}): Promise<Server> {
   const logFile = join(logDir, `${name}.log`)
   const child = fork(serverScript, [], {
     execArgv: (env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
     env: {
       ...env,
-      BENCH_ROLE: role,
+      BENCH_ROLE: role === 'hello' ? 'hello' : 'app',
       BENCH_LOG_FILE: logFile,
       BENCH_APP_ENV: JSON.stringify({
         S3_ENDPOINT: 'https://0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com',
@@ -169,7 +172,11 @@ async function startServer (role: Server['role'], { name = role as string, unbat
         S3_BUCKET: 'media',
         PERMISSIONS_URL: permissionsUrl,
         ...(!unbatched && { PERMISSIONS_BATCH_URL: permissionsBatchUrl }),
+        // The limiter runs on every request (locally, or through Redis), but never refuses: 16 users
+        // at tens of thousands of requests per second would be over any real limit.
+        RATE_LIMIT_URLS_PER_MINUTE: '1000000000',
         ...jwtEnv,
+        ...appEnv,
         ...JSON.parse(env.BENCH_APP_ENV ?? '{}') as Record<string, string>
       })
     },
@@ -209,9 +216,11 @@ async function load (job: LoadJob): Promise<LoadResult> {
 
 // --- phases ---------------------------------------------------------------------------------
 
-const [hello, app, unbatchedApp] = await Promise.all([
+const redis = PHASES.includes('cached-redis') ? await startRedis() : undefined
+const [hello, app, appRedis, unbatchedApp] = await Promise.all([
   PHASES.includes('hello') ? startServer('hello') : undefined,
-  PHASES.some((p) => p !== 'hello' && p !== 'unbatched') ? startServer('app') : undefined,
+  PHASES.some((p) => p === 'cached' || p === 'uncached' || p === 'batch') ? startServer('app') : undefined,
+  redis !== undefined ? startServer('app-redis', { appEnv: { REDIS_URL: redis.url, REDIS_KEY_PREFIX: `bench-${runId}:` } }) : undefined,
   PHASES.includes('unbatched') ? startServer('app', { name: 'app-unbatched', unbatched: true }) : undefined
 ])
 
@@ -230,6 +239,8 @@ function jobFor (phase: Phase, durationSeconds: number): { server: Server, job: 
       return { server: hello as Server, job: { ...base, url: (hello as Server).address, requests: [{ method: 'GET', path: '/hello' }] } }
     case 'cached':
       return { server: app as Server, job: { ...base, url: (app as Server).address, requests: cachedRequests } }
+    case 'cached-redis':
+      return { server: appRedis as Server, job: { ...base, url: (appRedis as Server).address, requests: cachedRequests } }
     case 'uncached':
       return {
         server: app as Server,
@@ -295,7 +306,7 @@ async function measure (phase: Phase, round: number, durationSeconds: number): P
     urlsPerSecond: result.requestsPerSecond * (phase === 'batch' ? BATCH_ITEMS : phase === 'hello' ? 0 : 1)
   }
   const flag = m.non2xx + m.errors + m.timeouts > 0 ? `  !! non2xx=${m.non2xx} errors=${m.errors} timeouts=${m.timeouts}` : ''
-  console.log(`  ${round === -1 ? 'warm-up ' : round === -2 ? 'profiled' : `round ${round + 1} `} ${phase.padEnd(10)} ${fmt(m.requestsPerSecond).padStart(7)} req/s  p50 ${m.latencyMs.p50} ms  p99 ${m.latencyMs.p99} ms  rss ${mb(m.peakRssBytes)} MB (heap ${m.memoryAtPeakMb.heapTotal}${m.memoryAtPeakMb.retainedHeap === undefined ? '' : `, ${m.memoryAtPeakMb.retainedHeap} after GC`}) cpu ${m.serverCpuMicrosPerRequest.toFixed(0)} µs/req  checks/req ${m.permissionCallsPerRequest.toFixed(3)}${flag}`)
+  console.log(`  ${round === -1 ? 'warm-up ' : round === -2 ? 'profiled' : `round ${round + 1} `} ${phase.padEnd(12)} ${fmt(m.requestsPerSecond).padStart(7)} req/s  p50 ${m.latencyMs.p50} ms  p99 ${m.latencyMs.p99} ms  rss ${mb(m.peakRssBytes)} MB (heap ${m.memoryAtPeakMb.heapTotal}${m.memoryAtPeakMb.retainedHeap === undefined ? '' : `, ${m.memoryAtPeakMb.retainedHeap} after GC`}) cpu ${m.serverCpuMicrosPerRequest.toFixed(0)} µs/req  checks/req ${m.permissionCallsPerRequest.toFixed(3)}${flag}`)
   return m
 }
 
@@ -332,11 +343,12 @@ if (CPU_PROF) {
 
 const processMaxRss: Record<string, number> = {}
 const logBytes: Record<string, number> = {}
-for (const server of [hello, app, unbatchedApp]) {
+for (const server of [hello, app, appRedis, unbatchedApp]) {
   if (server === undefined) continue
   processMaxRss[server.name] = await stopServer(server)
   logBytes[server.name] = statSync(server.logFile).size
 }
+if (redis !== undefined) await stopRedis(redis)
 loader.kill()
 await new Promise<void>((resolve) => stub.close(() => resolve()))
 rmSync(logDir, { recursive: true, force: true })
@@ -401,6 +413,7 @@ const checks: Array<{ target: string, value: number | undefined, pass: boolean |
 const check = (target: string, value: number | undefined, pass: (v: number) => boolean) =>
   checks.push({ target, value, pass: value === undefined ? undefined : pass(value) })
 check(`cached ≥ ${TARGETS.cachedRatio}× hello`, summary.cached?.ratioToHello, (v) => v >= TARGETS.cachedRatio)
+check(`cached with Redis ≥ ${TARGETS.cachedRatio}× hello`, summary['cached-redis']?.ratioToHello, (v) => v >= TARGETS.cachedRatio)
 check(`uncached ≥ ${TARGETS.uncachedRatio}× hello`, summary.uncached?.ratioToHello, (v) => v >= TARGETS.uncachedRatio)
 check(`signer ≥ ${TARGETS.signerRatio}× getSignedUrl`, signer.ratio, (v) => v >= TARGETS.signerRatio)
 check(`cached p99 < ${TARGETS.p99Ms} ms (worst round)`, summary.cached?.worstP99Ms, (v) => v < TARGETS.p99Ms)
@@ -414,18 +427,18 @@ check(`app RSS < ${TARGETS.rssMb} MB`, processMaxRss.app === undefined ? undefin
 const failed = Object.values(summary).reduce((sum, s) => sum + s.failedRequests, 0)
 
 console.log('')
-console.log('phase       req/s   ×hello   p50 ms  p99 ms  peak RSS MB  CPU µs/req  (×hello)  checks/req')
+console.log('phase          req/s   ×hello   p50 ms  p99 ms  peak RSS MB  CPU µs/req  (×hello)  checks/req')
 for (const phase of PHASES) {
   const s = summary[phase] as PhaseSummary
-  console.log(`${phase.padEnd(10)} ${fmt(s.requestsPerSecond).padStart(7)}  ${(s.ratioToHello?.toFixed(2) ?? '1').padStart(7)}  ${String(s.p50Ms).padStart(7)} ${String(s.p99Ms).padStart(7)}  ${String(s.peakRssMb).padStart(11)}  ` +
+  console.log(`${phase.padEnd(12)} ${fmt(s.requestsPerSecond).padStart(7)}  ${(s.ratioToHello?.toFixed(2) ?? '1').padStart(7)}  ${String(s.p50Ms).padStart(7)} ${String(s.p99Ms).padStart(7)}  ${String(s.peakRssMb).padStart(11)}  ` +
     `${s.serverCpuMicrosPerRequest.toFixed(0).padStart(10)}  ${(s.cpuRatioToHello?.toFixed(2) ?? '1').padStart(8)}  ${s.permissionCallsPerRequest.toFixed(3).padStart(10)}`)
 }
 if (summary.batch !== undefined) {
-  console.log(`batch     ${fmt(summary.batch.urlsPerSecond)} URLs/s (${BATCH_ITEMS} items × ${fmt(summary.batch.requestsPerSecond)} batches/s, ${BATCH_CONNECTIONS} in flight)` +
+  console.log(`batch        ${fmt(summary.batch.urlsPerSecond)} URLs/s (${BATCH_ITEMS} items × ${fmt(summary.batch.requestsPerSecond)} batches/s, ${BATCH_CONNECTIONS} in flight)` +
     (summary.batch.urlsRatioToSingle === undefined ? '' : `: ${summary.batch.urlsRatioToSingle.toFixed(1)}× the uncached single route's ${fmt(summary.uncached?.urlsPerSecond ?? 0)} URLs/s`) +
     (summary.batch.urlsRatioToUnbatched === undefined ? '' : `, ${summary.batch.urlsRatioToUnbatched.toFixed(1)}× its ${fmt(summary.unbatched?.urlsPerSecond ?? 0)} URLs/s without micro-batching`))
 }
-console.log(`signer    ${fmt(signer.oursUrlsPerSecond)} URLs/s vs getSignedUrl ${fmt(signer.sdkUrlsPerSecond)} URLs/s: ${signer.ratio.toFixed(1)}×`)
+console.log(`signer       ${fmt(signer.oursUrlsPerSecond)} URLs/s vs getSignedUrl ${fmt(signer.sdkUrlsPerSecond)} URLs/s: ${signer.ratio.toFixed(1)}×`)
 console.log(`process peak RSS: ${Object.entries(processMaxRss).map(([role, bytes]) => `${role} ${mb(bytes)} MB`).join(', ')}; ` +
   `request logs written: ${Object.entries(logBytes).map(([role, bytes]) => `${role} ${mb(bytes)} MB`).join(', ')}`)
 console.log('')

@@ -2,14 +2,18 @@
  * `npm run dev`: r2-signer on embedded defaults, with no account or external service.
  * Starts an in-memory S3-compatible store (seeded with public/hello.txt), the
  * reference permission service, and r2-signer itself, then prints a sample token
- * and curl commands that obtain a URL and use it. Any variable from the README
- * set in the environment overrides the default here.
+ * and curl commands that obtain a URL and use it. Any variable from docs/configuration.md
+ * set in the environment overrides the default here. A bad or taken port, or an
+ * invalid variable, stops it with one line naming the variable to change.
  */
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { buildApp } from '../src/app.js'
 import { ConfigError } from '../src/config/config.js'
 import { startS3Emulator } from './s3-emulator.js'
+import { devLogStream } from './log-stream.js'
+import { devPort, DevStartError, listenOn } from './ports.js'
+import { mintToken, removeSession, sessionFile, writeSession } from './session.js'
 import { buildPermissionService } from '../examples/permission-service/server.js'
 import { loadPolicy } from '../examples/permission-service/policy.js'
 import { buildMediaApp } from '../examples/media-app/server.js'
@@ -18,32 +22,41 @@ import { samplePdf } from '../examples/media-app/sample-pdf.js'
 const env = process.env
 const host = '127.0.0.1'
 const bucket = env.S3_BUCKET ?? 'media'
-const jwtSecret = env.JWT_SECRET ?? randomBytes(32).toString('base64url')
+const jwtSecret = env.JWT_SECRET || randomBytes(32).toString('base64url')
+const jwtIssuer = env.JWT_ISSUER || undefined
+const jwtAudience = env.JWT_AUDIENCE || undefined
 const storageCredentials = { accessKeyId: 'dev-access-key', secretAccessKey: randomBytes(24).toString('base64url') }
 
-const storage = await startS3Emulator({
-  host,
-  port: Number(env.DEV_S3_PORT ?? 9000),
-  ...storageCredentials,
-  region: 'auto',
-  buckets: [bucket],
-  seed: {
-    [`${bucket}/public/hello.txt`]: { body: 'Hello from r2-signer!\n', contentType: 'text/plain; charset=utf-8' },
-    // The example media app's task description (examples/media-app).
-    [`${bucket}/public/tasks/T-1/brief.pdf`]: {
-      body: samplePdf({ title: 'Welcome to the media desk', lines: ['This PDF came straight from storage with a presigned URL.', 'Its link stops working after five minutes.'] }),
-      contentType: 'application/pdf'
-    }
+/** Starts everything; what the person can fix by changing a variable is thrown as DevStartError or ConfigError. */
+async function start () {
+  const ports = {
+    storage: devPort(env, 'DEV_S3_PORT', 9000),
+    permissions: devPort(env, 'DEV_PERMISSIONS_PORT', 8081),
+    example: devPort(env, 'DEV_EXAMPLE_PORT', 3000)
   }
-})
 
-const policyFile = fileURLToPath(new URL('../examples/permission-service/policy.json', import.meta.url))
-const permissionService = await buildPermissionService({ policy: await loadPolicy(policyFile), jwtSecret, logger: false })
-const permissionsUrl = (await permissionService.listen({ host, port: Number(env.DEV_PERMISSIONS_PORT ?? 8081) })) + '/check'
+  const storage = await listenOn('DEV_S3_PORT', 'the in-memory S3 store', ports.storage, async () => await startS3Emulator({
+    host,
+    port: ports.storage,
+    ...storageCredentials,
+    region: 'auto',
+    buckets: [bucket],
+    seed: {
+      [`${bucket}/public/hello.txt`]: { body: 'Hello from r2-signer!\n', contentType: 'text/plain; charset=utf-8' },
+      // The example media app's task description (examples/media-app).
+      [`${bucket}/public/tasks/T-1/brief.pdf`]: {
+        body: samplePdf({ title: 'Welcome to the media desk', lines: ['This PDF came straight from storage with a presigned URL.', 'Its link stops working after five minutes.'] }),
+        contentType: 'application/pdf'
+      }
+    }
+  }))
 
-let app: Awaited<ReturnType<typeof buildApp>>
-try {
-  app = await buildApp({
+  const policyFile = fileURLToPath(new URL('../examples/permission-service/policy.json', import.meta.url))
+  const permissionService = await buildPermissionService({ policy: await loadPolicy(policyFile), jwtSecret, logger: false })
+  const permissionsUrl = (await listenOn('DEV_PERMISSIONS_PORT', 'the permission service', ports.permissions,
+    async () => await permissionService.listen({ host, port: ports.permissions }))) + '/check'
+
+  const app = await buildApp({
     env: {
       PORT: '8080',
       HOST: host,
@@ -55,28 +68,43 @@ try {
       DOCS_ENABLED: 'true',
       ...env,
       JWT_SECRET: jwtSecret
-    }
+    },
+    // Pretty, and without the docs page's asset requests: the banner below stays readable.
+    logStream: devLogStream()
   })
   await app.ready()
+  const base = await listenOn('PORT', 'r2-signer', app.config.port, async () => await app.listen({ host: app.config.host, port: app.config.port }))
+
+  // The example caller backend and its page (examples/media-app); DEV_EXAMPLE=off leaves it out.
+  const mediaApp = env.DEV_EXAMPLE === 'off'
+    ? undefined
+    : await buildMediaApp({
+      signerUrl: base,
+      jwtSecret,
+      jwtIssuer,
+      jwtAudience,
+      tasks: [{ taskId: 'T-1', title: 'Welcome to the media desk', summary: 'Upload a video, stream it, then read this brief.', pdfKey: 'public/tasks/T-1/brief.pdf' }]
+    })
+  const mediaAppUrl = mediaApp && await listenOn('DEV_EXAMPLE_PORT', 'the example media app', ports.example,
+    async () => await mediaApp.listen({ host, port: ports.example }))
+  return { storage, permissionService, permissionsUrl, app, base, mediaApp, mediaAppUrl }
+}
+
+let started: Awaited<ReturnType<typeof start>>
+try {
+  started = await start()
 } catch (error) {
-  if (!(error instanceof ConfigError)) throw error
-  process.stderr.write(`r2-signer: ${error.message}\n`)
+  if (!(error instanceof DevStartError) && !(error instanceof ConfigError)) throw error
+  process.stderr.write(`npm run dev: ${error.message}\n`)
   process.exit(1)
 }
-const base = await app.listen({ host: app.config.host, port: app.config.port })
-const token = app.jwt.sign({ sub: 'alice' }, { expiresIn: '12h' })
+const { storage, permissionService, permissionsUrl, app, base, mediaApp, mediaAppUrl } = started
 
-// The example caller backend and its page (examples/media-app); DEV_EXAMPLE=off leaves it out.
-const mediaApp = env.DEV_EXAMPLE === 'off'
-  ? undefined
-  : await buildMediaApp({
-    signerUrl: base,
-    jwtSecret,
-    jwtIssuer: env.JWT_ISSUER || undefined,
-    jwtAudience: env.JWT_AUDIENCE || undefined,
-    tasks: [{ taskId: 'T-1', title: 'Welcome to the media desk', summary: 'Upload a video, stream it, then read this brief.', pdfKey: 'public/tasks/T-1/brief.pdf' }]
-  })
-const mediaAppUrl = mediaApp && await mediaApp.listen({ host, port: Number(env.DEV_EXAMPLE_PORT ?? 3000) })
+// For `npm run token -- <subject>`: removed again when dev mode stops.
+const session = sessionFile(env)
+writeSession(session, { pid: process.pid, signerUrl: base, jwtSecret, issuer: jwtIssuer, audience: jwtAudience })
+process.once('exit', () => removeSession(session))
+const token = mintToken({ jwtSecret, issuer: jwtIssuer, audience: jwtAudience }, 'alice')
 
 const pick = 'node -p \'JSON.parse(require("fs").readFileSync(0, "utf8")).url\''
 process.stdout.write(`
@@ -89,6 +117,8 @@ r2-signer dev mode (embedded defaults)
 
 A token for subject "alice", valid 12 hours:
   export TOKEN=${token}
+A token for another subject (bob, say), in another terminal:
+  export TOKEN=$(npm run -s token -- bob)
 
 Download public/hello.txt:
   URL=$(curl -s -X POST ${base}/v1/download-urls -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"key":"public/hello.txt"}' | ${pick})

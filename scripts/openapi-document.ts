@@ -15,7 +15,9 @@ export const OPENAPI_ENV: RawEnv = {
   S3_SECRET_ACCESS_KEY: 'openapi-export',
   S3_BUCKET: 'media',
   JWT_SECRET: 'openapi-export-secret-not-used-for-anything',
-  PERMISSIONS_URL: 'http://127.0.0.1:9/check'
+  PERMISSIONS_URL: 'http://127.0.0.1:9/check',
+  // The admin routes exist only with a token: the document describes them.
+  ADMIN_TOKEN: 'openapi-export-admin-token-not-used-for-anything'
 }
 
 /** Where the committed documents live, relative to the repository root. */

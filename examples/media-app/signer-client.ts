@@ -27,7 +27,7 @@ export function mintUserToken (sub: string, options: TokenOptions): string {
   return `${unsigned}.${createHmac('sha256', options.secret).update(unsigned).digest('base64url')}`
 }
 
-/** r2-signer's problem+json error body (see its README). */
+/** r2-signer's problem+json error body (see its docs/api.md). */
 export interface Problem {
   type?: string
   title: string

@@ -1,4 +1,4 @@
-import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto'
+import { createPublicKey, type KeyObject, type webcrypto } from 'node:crypto'
 import { Agent, request } from 'undici'
 import type { JwtAlgorithm } from '../config/config.js'
 
@@ -103,14 +103,14 @@ async function fetchKeys (url: URL, dispatcher: Agent): Promise<Map<string, Know
       ambiguous.add(kid)
       continue
     }
-    const key = usableKey(jwk as JsonWebKey & { use?: unknown })
+    const key = usableKey(jwk as webcrypto.JsonWebKey & { use?: unknown })
     if (key !== undefined) usable.set(kid, key)
   }
   return usable
 }
 
 /** A signing key of an accepted type, with the one algorithm it is used with; undefined otherwise. */
-function usableKey (jwk: JsonWebKey & { use?: unknown }): KnownKey | undefined {
+function usableKey (jwk: webcrypto.JsonWebKey & { use?: unknown }): KnownKey | undefined {
   if (jwk.use !== undefined && jwk.use !== 'sig') return undefined
   let key: KeyObject
   try {

@@ -63,7 +63,23 @@ export default fp(async function jwtAuth (app) {
       request.user = freezeClaims(app.jwt.verify<UserClaims>(token))
     }
 
+  /**
+   * Every failed authentication counts against the client address' budget
+   * (RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE); over it, 429 instead of 401, and from then until the
+   * window ends the address is refused before its token is verified (src/shared-state/plugin.ts).
+   */
   app.decorate('authenticate', async function authenticate (request: FastifyRequest) {
+    const blocked = app.rateLimits.blockedAddress(request)
+    if (blocked !== undefined) throw blocked
+    try {
+      await verifyRequest(request)
+    } catch (error) {
+      if (error instanceof HttpProblem && error.code === 'UNAUTHORIZED') throw await app.rateLimits.failedAuthentication(request) ?? error
+      throw error
+    }
+  })
+
+  async function verifyRequest (request: FastifyRequest): Promise<void> {
     const header = request.headers.authorization
     if (header === undefined) {
       // RFC 6750 §3.1: no error code when the request carried no credentials at all.
@@ -83,8 +99,8 @@ export default fp(async function jwtAuth (app) {
     if (typeof request.user.sub !== 'string' || request.user.sub === '') {
       throw invalidToken('The token has no usable sub claim.')
     }
-  })
-}, { name: 'auth', dependencies: ['config'] })
+  }
+}, { name: 'auth', dependencies: ['config', 'shared-state'] })
 
 function jwtPluginOptions (config: JwtConfig, jwksKeys: JwksKeys | undefined): FastifyJWTOptions {
   const verify = {
@@ -94,7 +110,7 @@ function jwtPluginOptions (config: JwtConfig, jwksKeys: JwksKeys | undefined): F
     ...(config.issuer !== undefined && { allowedIss: config.issuer }),
     ...(config.audience !== undefined && { allowedAud: config.audience }),
     // fast-jwt's verified-token cache (LRU, keyed by the token's SHA-2 hash): a repeat skips the
-    // signature check (README "Performance" has the figures). An entry never outlives the token's
+    // signature check (docs/performance.md has the figures). An entry never outlives the token's
     // exp (or nbf before it); failures are not cached (errorCacheTTL stays fast-jwt's default, -1, since
     // verify is given).
     ...(config.cacheMaxEntries > 0 && { cache: config.cacheMaxEntries, cacheTTL: JWT_CACHE_TTL_MS })

@@ -33,8 +33,12 @@ export interface Config {
   rateLimits: { urlsPerMinute: number, unauthenticatedPerMinute: number }
   /** failOpen: with Redis unavailable, the last known revocations decide instead of a 503. */
   revocations: { failOpen: boolean }
+  /** Browsers calling r2-signer directly: the allowed page origins (none: no CORS headers) and the preflight cache time. */
+  cors: { origins: readonly string[], maxAgeSeconds: number }
   /** Client address from Fly-Client-IP / X-Forwarded-For (set by a trusted proxy) rather than the socket. */
   trustProxy: boolean
+  /** The admin API (revocations): served only when a token is set. */
+  admin: { token?: string }
 }
 
 export interface StorageConfig {
@@ -147,6 +151,11 @@ export function crossVariableProblems (env: Record<string, unknown>): Array<[str
     problems.push(['S3_ALLOWED_BUCKETS', 'must be a comma-separated list of valid bucket names'])
   }
 
+  const corsOrigins = splitList(str('CORS_ORIGINS'))
+  if (corsOrigins.some((origin) => !isOrigin(origin))) {
+    problems.push(['CORS_ORIGINS', 'must be a comma-separated list of origins (http(s)://host[:port], no path, no trailing slash, no "*")'])
+  }
+
   const ttl = Number(env.SIGNED_URL_TTL_SECONDS ?? DEFAULT_TTL_SECONDS)
   const maxTtl = Number(env.SIGNED_URL_MAX_TTL_SECONDS ?? DEFAULT_MAX_TTL_SECONDS)
   if (ttl > maxTtl) problems.push(['SIGNED_URL_TTL_SECONDS', 'must not exceed SIGNED_URL_MAX_TTL_SECONDS'])
@@ -234,7 +243,9 @@ export function deriveConfig (env: Env): Config {
     redis: env.REDIS_URL === undefined ? undefined : { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX },
     rateLimits: { urlsPerMinute: env.RATE_LIMIT_URLS_PER_MINUTE, unauthenticatedPerMinute: env.RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE },
     revocations: { failOpen: env.REVOCATION_FAIL_OPEN },
-    trustProxy: env.TRUST_PROXY
+    cors: { origins: splitList(env.CORS_ORIGINS), maxAgeSeconds: env.CORS_MAX_AGE_SECONDS },
+    trustProxy: env.TRUST_PROXY,
+    admin: { token: env.ADMIN_TOKEN }
   }
 }
 
@@ -282,6 +293,12 @@ function parseHttpUrl (value: string): URL | undefined {
   } catch {
     return undefined
   }
+}
+
+/** An exact web origin as browsers send it in the Origin header: what `new URL(origin).origin` gives back unchanged. */
+function isOrigin (value: string): boolean {
+  const url = parseHttpUrl(value)
+  return url !== undefined && url.origin === value
 }
 
 function parseRedisUrl (value: string): URL | undefined {

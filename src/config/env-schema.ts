@@ -111,8 +111,14 @@ export const EnvSchema = Type.Object({
   RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: Type.Integer({ minimum: 1, maximum: 1_000_000_000, default: 120 }),
   /** With Redis unavailable, answer from the last known revocations instead of refusing (503). */
   REVOCATION_FAIL_OPEN: Type.Boolean({ default: false }),
+  /** Web origins (scheme://host[:port], comma-separated) whose pages may call r2-signer directly. Unset: no CORS headers at all. */
+  CORS_ORIGINS: Type.Optional(Type.String()),
+  /** How long a browser may cache a CORS preflight answer. */
+  CORS_MAX_AGE_SECONDS: Type.Integer({ minimum: 0, maximum: 86_400, default: 600 }),
   /** Behind a proxy (Fly): the client address comes from Fly-Client-IP / X-Forwarded-For. */
   TRUST_PROXY: Type.Boolean({ default: false }),
+  /** Bearer token of the admin API (/admin/v1/revocations); unset: the admin routes do not exist. */
+  ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 32 })),
 
   METRICS_ENABLED: Type.Boolean({ default: true }),
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
@@ -127,4 +133,4 @@ export type EnvName = keyof Env
  * line, they belong in a secret store rather than in fly.toml's [env], and each may be
  * given as `NAME_FILE`, the path of a file holding the value (./secret-files.ts).
  */
-export const SECRET_ENV_NAMES: readonly EnvName[] = ['S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'JWT_SECRET', 'JWT_PUBLIC_KEY', 'METRICS_TOKEN', 'REDIS_URL']
+export const SECRET_ENV_NAMES: readonly EnvName[] = ['S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'JWT_SECRET', 'JWT_PUBLIC_KEY', 'METRICS_TOKEN', 'REDIS_URL', 'ADMIN_TOKEN']

@@ -3,41 +3,44 @@ import type { FastifyError, FastifyReply } from 'fastify'
 import { HttpProblem, PROBLEM_CONTENT_TYPE } from './problem.js'
 import { problemEntry, type ProblemCode } from './problem-catalogue.js'
 import { ERROR_CODE_KEYWORD } from './ajv.js'
+import { describeIssue, type ValidationIssue } from './validation-words.js'
+import { objectKeyFault, OBJECT_KEY_RULES } from '../schemas/object-key.js'
+import { allowedMethodsRouter } from './allowed-methods.js'
 
 /**
  * Every error leaves as problem+json with the right status. Unknown errors become
  * a bare 500: their messages and stacks go to the log, never to the caller.
  */
 export default fp(async function errorHandling (app) {
+  const { maxTtlSeconds } = app.config.signedUrls
   app.setErrorHandler(async (error: FastifyError, request, reply) => {
-    const problem = toProblem(error)
+    const problem = toProblem(error, maxTtlSeconds)
     if (problem.statusCode >= 500 && !(error instanceof HttpProblem)) {
       request.log.error({ err: error }, 'unhandled error')
     }
     return sendProblem(reply, problem)
   })
 
+  // A known path asked with another method is a 405 with Allow, not a 404.
+  const routes = allowedMethodsRouter(app)
   app.setNotFoundHandler(async (request, reply) => {
-    return sendProblem(reply, new HttpProblem('NOT_FOUND', `No route for ${request.method} ${request.url.split('?')[0]}.`))
+    const path = request.url.split('?')[0] as string
+    const allowed = routes.allowedMethods(path)
+    if (allowed.length > 0) {
+      const use = allowed.filter((method) => method !== 'HEAD')
+      return sendProblem(reply, new HttpProblem('METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${path}; use ${use.join(' or ')}.`, { allow: allowed.join(', ') }))
+    }
+    return sendProblem(reply, new HttpProblem('NOT_FOUND', `No route for ${request.method} ${path}.`))
   })
-}, { name: 'error-handling' })
+}, { name: 'error-handling', dependencies: ['config'] })
 
 export function sendProblem (reply: FastifyReply, problem: HttpProblem) {
   return reply.code(problem.statusCode).headers(problem.headers).type(PROBLEM_CONTENT_TYPE).send(problem.toBody())
 }
 
-export interface ValidationIssue {
-  instancePath: string
-  keyword: string
-  message?: string
-  params: Record<string, unknown>
-  /** The schema holding the failed keyword (Ajv's `verbose` option, src/http/ajv.ts). */
-  parentSchema?: Record<string, unknown>
-}
-
-function toProblem (error: FastifyError): HttpProblem {
+function toProblem (error: FastifyError, maxTtlSeconds: number): HttpProblem {
   if (error instanceof HttpProblem) return error
-  if (Array.isArray(error.validation)) return validationProblem(error.validation as ValidationIssue[], error.validationContext ?? 'body')
+  if (Array.isArray(error.validation)) return validationProblem(error.validation as ValidationIssue[], error.validationContext ?? 'body', maxTtlSeconds)
   switch (error.code) {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new HttpProblem('UNSUPPORTED_MEDIA_TYPE')
@@ -56,29 +59,31 @@ function toProblem (error: FastifyError): HttpProblem {
 }
 
 /**
- * Names the offending field. A schema may carry its own problem code (`errorCode`, e.g. the
- * object key's INVALID_KEY) since clients branch on it: a code with a fixed detail (it states
- * the value's rules) is answered with that detail, and not for a value of the wrong JSON type,
- * which is INVALID_REQUEST; any other code says what is wrong with the field.
+ * Names the offending field and says in words what is wrong with it (./validation-words.ts).
+ * A schema may carry its own problem code (`errorCode`) since clients branch on it: INVALID_KEY
+ * says which key rule failed (a key of the wrong JSON type is INVALID_REQUEST); INVALID_EXPIRES_IN
+ * states the configured limit (SIGNED_URL_MAX_TTL_SECONDS, not the schema's 7-day bound).
  */
-export function validationProblem (issues: ValidationIssue[], context: string): HttpProblem {
+export function validationProblem (issues: ValidationIssue[], context: string, maxTtlSeconds: number): HttpProblem {
   const issue = issues[0] as ValidationIssue
   const field = issue.instancePath.replace(/^\//, '').replaceAll('/', '.')
-  const what = issue.keyword === 'additionalProperties'
-    ? `must not have the property "${String(issue.params.additionalProperty)}"`
-    : issue.keyword === 'format' ? `must be a valid ${String(issue.params.format)}` : issue.message ?? 'is invalid'
+  const where = field === '' ? context : `${context}.${field}`
   if (issue.keyword === 'required') {
-    // A missing field whose schema names a code of its own (with a detail of its own) answers that code.
-    const missing = String(issue.params.missingProperty)
+    // A missing field whose schema names a code of its own (e.g. uploadToken: INVALID_UPLOAD_TOKEN) answers that code.
     const properties = issue.parentSchema?.properties as Record<string, Record<string, unknown>> | undefined
-    const own = properties?.[missing]?.[ERROR_CODE_KEYWORD] as ProblemCode | undefined
-    if (own !== undefined && problemEntry(own).fixed !== true) return new HttpProblem(own, `${context} must have required property '${missing}'.`)
+    const own = properties?.[String(issue.params.missingProperty)]?.[ERROR_CODE_KEYWORD] as ProblemCode | undefined
+    if (own !== undefined && problemEntry(own).fixed !== true) return new HttpProblem(own, `${where} ${describeIssue(issue)}.`)
   }
   const code = issue.parentSchema?.[ERROR_CODE_KEYWORD] as ProblemCode | undefined
-  if (code !== undefined) {
-    if (problemEntry(code).fixed !== true) return new HttpProblem(code, `${field} ${issue.message ?? 'is invalid'}.`)
-    if (issue.keyword !== 'type') return new HttpProblem(code)
+  // A key that is not even a string is no key at all: INVALID_REQUEST, like any other wrong JSON type.
+  if (code === 'INVALID_KEY' && typeof issue.data === 'string') {
+    return new HttpProblem(code, `${where} ${objectKeyFault(issue.data) ?? 'is not a valid object key'}: ${OBJECT_KEY_RULES}.`)
   }
-  const where = field === '' ? context : `${context}.${field}`
-  return new HttpProblem('INVALID_REQUEST', `${where} ${what}.`)
+  if (code !== undefined && code !== 'INVALID_KEY') {
+    if (code === 'INVALID_EXPIRES_IN' && issue.keyword === 'maximum') {
+      return new HttpProblem(code, `${where} must be at most ${maxTtlSeconds} seconds (SIGNED_URL_MAX_TTL_SECONDS).`)
+    }
+    return new HttpProblem(code, `${where} ${describeIssue(issue)}.`)
+  }
+  return new HttpProblem('INVALID_REQUEST', `${where} ${describeIssue(issue)}.`)
 }

@@ -1,3 +1,4 @@
+import { maxHeaderSize } from 'node:http'
 import { OBJECT_KEY_RULES } from '../schemas/object-key.js'
 import { MIN_PART_SIZE } from '../storage/part-size.js'
 
@@ -28,25 +29,27 @@ export interface ProblemEntry {
 /** Seconds a caller should wait before retrying after a dependency (permission service, storage) failed. */
 const RETRY_AFTER_SECONDS = '2'
 
+/** Node's HTTP parser refuses larger request headers (`--max-http-header-size`; 16 KiB by default) before Fastify sees them. */
+const HEADER_LIMIT = maxHeaderSize % 1024 === 0 ? `${maxHeaderSize / 1024} KiB` : `${maxHeaderSize} bytes`
+
 export const PROBLEMS = {
   INVALID_REQUEST: {
     status: 400,
     title: 'Invalid request',
-    when: 'the body is not valid JSON or does not match the schema (unknown fields included)',
-    detail: 'body must have required property \'key\'.'
+    when: 'the body is not valid JSON, has a `__proto__` or `constructor.prototype` key, or does not match the schema (unknown fields included)',
+    detail: 'body is missing the required property "key".'
   },
   INVALID_KEY: {
     status: 400,
     title: 'Invalid object key',
-    when: 'the key breaks the object key rules',
-    detail: `Invalid key: ${OBJECT_KEY_RULES}.`,
-    fixed: true
+    when: 'the key breaks the object key rules (the detail says which)',
+    detail: `body.key starts with "/": ${OBJECT_KEY_RULES}.`
   },
   INVALID_EXPIRES_IN: {
     status: 400,
     title: 'Invalid expiresIn',
     when: '`expiresIn` is outside 1..SIGNED_URL_MAX_TTL_SECONDS',
-    detail: 'expiresIn must be at most 3600 seconds.'
+    detail: 'body.expiresIn must be at most 3600 seconds (SIGNED_URL_MAX_TTL_SECONDS).'
   },
   INVALID_PART_SIZE: {
     status: 400,
@@ -98,6 +101,12 @@ export const PROBLEMS = {
     detail: 'This bucket is not served by r2-signer.',
     fixed: true
   },
+  REVOKED: {
+    status: 403,
+    title: 'Revoked',
+    when: 'an operator revoked URLs for this subject, or for keys under this prefix (POST /admin/v1/revocations)',
+    detail: 'URLs for this subject have been revoked.'
+  },
   CONTENT_TYPE_NOT_ALLOWED: {
     status: 403,
     title: 'Content type not allowed',
@@ -117,12 +126,18 @@ export const PROBLEMS = {
     detail: 'No multipart upload with this uploadId exists for this bucket and key: it was completed or aborted, expired, or never existed.',
     fixed: true
   },
-  // Documented in the Problem schema's code list, not answered yet: Fastify answers 404 NOT_FOUND for a known path with another method.
+  REVOCATION_NOT_FOUND: {
+    status: 404,
+    title: 'Revocation not found',
+    when: 'no revocation in force has this id (never made, already lifted, or expired)',
+    detail: 'No revocation in force has this id: it was never made, was lifted, or expired.',
+    fixed: true
+  },
   METHOD_NOT_ALLOWED: {
     status: 405,
     title: 'Method not allowed',
-    when: 'the method is not allowed on this route',
-    detail: 'Method not allowed.'
+    when: 'the path exists but not with this method (the Allow header lists the methods it has)',
+    detail: 'GET is not allowed on /v1/download-urls; use POST.'
   },
   OBJECT_EXISTS: {
     status: 412,
@@ -149,6 +164,19 @@ export const PROBLEMS = {
     title: 'Unsupported media type',
     when: 'the body is not `application/json`',
     detail: 'Send the request body as application/json.',
+    fixed: true
+  },
+  RATE_LIMITED: {
+    status: 429,
+    title: 'Too many requests',
+    when: 'the subject asked for more than RATE_LIMIT_URLS_PER_MINUTE URLs this minute (part URLs count one each), or its address failed authentication more than RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE times; the limits hold across every instance sharing a Redis',
+    detail: 'Too many URLs this minute: at most 600 per minute; retry after the Retry-After seconds.'
+  },
+  REQUEST_HEADER_FIELDS_TOO_LARGE: {
+    status: 431,
+    title: 'Request header fields too large',
+    when: `the request headers are larger than the server accepts (Node's limit, ${HEADER_LIMIT} in all; e.g. an oversized Authorization token); the connection is closed`,
+    detail: `The request headers are larger than ${HEADER_LIMIT} in all; send a smaller token or fewer headers.`,
     fixed: true
   },
   INTERNAL_ERROR: {
@@ -180,6 +208,13 @@ export const PROBLEMS = {
     fixed: true,
     headers: { 'retry-after': '5' }
   },
+  REVOCATION_UNAVAILABLE: {
+    status: 503,
+    title: 'Revocations unavailable',
+    when: 'the revocations could not be confirmed current because Redis is unreachable (r2-signer fails closed unless REVOCATION_FAIL_OPEN=true); on the admin API, the change could not be stored',
+    detail: 'Whether URLs are revoked cannot be confirmed right now (shared state unavailable); try again shortly.',
+    headers: { 'retry-after': RETRY_AFTER_SECONDS }
+  },
   STORAGE_UNAVAILABLE: {
     status: 503,
     title: 'Storage unavailable',
@@ -208,10 +243,13 @@ export function problemEntry (code: ProblemCode): ProblemEntry {
 // Named groups, so each route names its codes in one line:
 // `problemResponsesFor([...COMMON_CODES, ...BODY_CODES, 'INVALID_EXPIRES_IN'])` (src/openapi/problems.ts).
 
-/** What every /v1 object route can answer: bad input, no or bad token, no permission, the permission service or JWKS down. */
+/**
+ * What every /v1 object route can answer: bad input, no or bad token (and too many of those from one
+ * address), no permission or a revocation, the permission service, the JWKS or the revocations unavailable.
+ */
 export const COMMON_CODES = [
-  'INVALID_REQUEST', 'INVALID_KEY', 'UNAUTHORIZED', 'PERMISSION_DENIED', 'BUCKET_NOT_ALLOWED',
-  'PERMISSION_SERVICE_UNAVAILABLE', 'TOKEN_KEYS_UNAVAILABLE'
+  'INVALID_REQUEST', 'INVALID_KEY', 'UNAUTHORIZED', 'PERMISSION_DENIED', 'BUCKET_NOT_ALLOWED', 'REVOKED', 'RATE_LIMITED',
+  'PERMISSION_SERVICE_UNAVAILABLE', 'TOKEN_KEYS_UNAVAILABLE', 'REVOCATION_UNAVAILABLE'
 ] as const satisfies readonly ProblemCode[]
 
 /** Routes with a JSON body. */
@@ -244,6 +282,16 @@ export const PROBLEM_STATUSES: Record<number, { reason: string, headers?: Record
   413: { reason: 'Payload too large' },
   412: { reason: 'Precondition failed' },
   415: { reason: 'Unsupported media type' },
+  429: {
+    reason: 'Too many requests',
+    headers: {
+      'Retry-After': { type: 'integer', description: 'Seconds until the current rate-limit window ends.' },
+      'RateLimit-Limit': { type: 'integer', description: 'Units allowed per window (URLs, or failed authentications for an address).' },
+      'RateLimit-Remaining': { type: 'integer', description: 'Units left in the current window.' },
+      'RateLimit-Reset': { type: 'integer', description: 'Seconds until the current window ends.' }
+    }
+  },
+  431: { reason: 'Request header fields too large' },
   500: { reason: 'Internal server error' },
   502: { reason: 'Bad gateway' },
   503: {

@@ -24,6 +24,14 @@ export interface Metrics {
   storageSelfTests: Counter<'verdict'>
   /** Write requests while storage is not verified safe: refused, or allowed (STORAGE_UNSAFE_HEADERS=warn). */
   unsafeStorageWrites: Counter<'action'>
+  /** Requests refused with 429, by limit (urls, unauthenticated). */
+  rateLimited: Counter<'limit'>
+  /** Rate-limit decisions allowed without asking Redis because it was unavailable, by limit. */
+  rateLimitFailOpen: Counter<'limit'>
+  /** URL requests met while the revocations could not be confirmed current: refused (503) or allowed (REVOCATION_FAIL_OPEN). */
+  revocationUnavailable: Counter<'action'>
+  /** Shared-decision reads or writes that failed (Redis unavailable); the local cache carried on. */
+  sharedDecisionFailures: Counter
 }
 
 declare module 'fastify' {
@@ -71,7 +79,7 @@ export function createMetrics (): Metrics {
     }),
     permissionChecks: new Counter({
       name: 'r2signer_permission_checks_total',
-      help: 'Permission checks by outcome (allowed, denied, unauthenticated, unavailable) and source (service: asked; cache: a stored decision; shared: joined an identical check in flight).',
+      help: 'Permission checks by outcome (allowed, denied, unauthenticated, unavailable) and source (service: asked; cache: a stored decision; shared: joined an identical check in flight; peer: a decision another instance asked for, from Redis).',
       labelNames: ['outcome', 'source'] as const,
       registers: [registry]
     }),
@@ -98,6 +106,29 @@ export function createMetrics (): Metrics {
       name: 'r2signer_unsafe_storage_writes_total',
       help: 'Write requests (upload URLs, multipart) while storage was not verified safe: refused (STORAGE_UNSAFE_HEADERS=refuse) or allowed (warn).',
       labelNames: ['action'] as const,
+      registers: [registry]
+    }),
+    rateLimited: new Counter({
+      name: 'r2signer_rate_limited_total',
+      help: 'Requests refused with 429 RATE_LIMITED, by limit (urls: per subject; unauthenticated: failed authentications per client address).',
+      labelNames: ['limit'] as const,
+      registers: [registry]
+    }),
+    rateLimitFailOpen: new Counter({
+      name: 'r2signer_rate_limit_fail_open_total',
+      help: 'Rate-limit decisions allowed without Redis because it was unavailable (rate limits fail open), by limit.',
+      labelNames: ['limit'] as const,
+      registers: [registry]
+    }),
+    revocationUnavailable: new Counter({
+      name: 'r2signer_revocation_unavailable_total',
+      help: 'Requests met while the revocations could not be confirmed current (Redis unavailable): refused with 503 REVOCATION_UNAVAILABLE, or allowed from the last known copy (REVOCATION_FAIL_OPEN=true).',
+      labelNames: ['action'] as const,
+      registers: [registry]
+    }),
+    sharedDecisionFailures: new Counter({
+      name: 'r2signer_shared_decision_failures_total',
+      help: 'Reads or writes of shared permission decisions that failed (Redis unavailable); the local cache and the permission service carried on.',
       registers: [registry]
     })
   }

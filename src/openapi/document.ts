@@ -24,6 +24,11 @@ export const SECURITY_SCHEMES = {
     type: 'http',
     scheme: 'bearer',
     description: 'The METRICS_TOKEN configured on r2-signer (not a user token). Needed by /metrics only when METRICS_TOKEN is set.'
+  },
+  adminToken: {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'The ADMIN_TOKEN configured on r2-signer (not a user token). The /admin/v1 routes exist only when ADMIN_TOKEN is set.'
   }
 } as const
 
@@ -31,6 +36,7 @@ export const SECURITY_SCHEMES = {
 export const TAGS = [
   { name: 'signed URLs', description: 'Presigned URLs for one object and one method: downloads (GET, HEAD) and single-request uploads (PUT).' },
   { name: 'multipart uploads', description: 'Large uploads in parts (up to 10,000 parts): start an upload, sign URLs for its parts, list the parts uploaded, then complete or abort it.' },
+  { name: 'admin', description: 'The operator\'s API (only when ADMIN_TOKEN is set): revoke a subject or a key prefix on every instance at once.' },
   { name: 'operations', description: 'Probes and metrics for orchestrators, load balancers and Prometheus. No user token.' }
 ]
 

@@ -4,7 +4,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance, FastifySchema } from 'fastify'
 import { INFO, OPENAPI_VERSION, SECURITY_SCHEMES, SERVERS, TAGS } from './document.js'
 import { NamedSchemas, type JsonSchema } from './named-schemas.js'
-import { ERROR_CODE_KEYWORD } from '../http/ajv.js'
+import { ANNOTATION_KEYWORDS } from '../http/ajv.js'
 
 /** Where the interactive documentation is served when DOCS_ENABLED=true. */
 export const DOCS_PREFIX = '/docs'
@@ -97,9 +97,9 @@ function finishDocument (document: OpenApiObject): OpenApiObject {
   return withoutAnnotations({ ...document, tags, components: { ...document.components, schemas: sorted } }) as OpenApiObject
 }
 
-/** The error handler's schema annotation (src/http/ajv.ts) is no part of the public contract. */
+/** The error handler's schema annotations (src/http/ajv.ts) are no part of the public contract. */
 function withoutAnnotations (value: unknown): unknown {
   if (Array.isArray(value)) return value.map(withoutAnnotations)
   if (typeof value !== 'object' || value === null) return value
-  return Object.fromEntries(Object.entries(value).filter(([name]) => name !== ERROR_CODE_KEYWORD).map(([name, item]) => [name, withoutAnnotations(item)]))
+  return Object.fromEntries(Object.entries(value).filter(([name]) => !ANNOTATION_KEYWORDS.includes(name)).map(([name, item]) => [name, withoutAnnotations(item)]))
 }

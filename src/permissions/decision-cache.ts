@@ -129,9 +129,13 @@ const DECIDED: Record<'allowed' | 'denied', PermissionDecision> = { allowed: Obj
 export function createCachingPermissionClient (client: AskingClient, { maxEntries, maxTtlSeconds, now = Date.now, shared }: DecisionCacheOptions) {
   const cache = new ExpiringLru<PermissionDecision>(maxEntries)
   const inFlight = new Map<string, Promise<CheckedDecision>>()
+  /** Bumped by forgetAll(): answers asked before it are not stored. */
+  let generation = 0
 
   /** Stores a reusable answer locally and in the shared store (counted from when it was asked, RFC 9111). */
-  function remember (key: string, { decision, maxAgeSeconds }: PermissionAnswer, askedAt: number, notAfterMs: number): void {
+  function remember (key: string, { decision, maxAgeSeconds }: PermissionAnswer, askedAt: number, notAfterMs: number, generationAsked: number): void {
+    // Not stored when forgetAll() ran meanwhile: the answer may predate a revocation.
+    if (generationAsked !== generation) return
     if (maxAgeSeconds <= 0 || (decision.outcome !== 'allowed' && decision.outcome !== 'denied')) return
     const expiresAt = Math.min(askedAt + Math.min(maxAgeSeconds, maxTtlSeconds) * 1000, notAfterMs)
     // Negated so that an unknown exp (NaN) stores nothing.
@@ -144,6 +148,7 @@ export function createCachingPermissionClient (client: AskingClient, { maxEntrie
   /** The shared store's decision for `key`, if it has a live one (then also kept locally). */
   async function peerDecision (key: string, notAfterMs: number): Promise<PermissionDecision | undefined> {
     if (shared === undefined) return undefined
+    const generationAsked = generation
     const known = await shared.get(key)
     if (known === undefined) return undefined
     const expiresAt = Math.min(known.expiresAtMs, notAfterMs)
@@ -151,16 +156,17 @@ export function createCachingPermissionClient (client: AskingClient, { maxEntrie
     const decision = known.outcome === 'allowed' && known.limits !== undefined
       ? Object.freeze({ outcome: 'allowed' as const, limits: known.limits })
       : DECIDED[known.outcome]
-    cache.set(key, decision, expiresAt)
+    if (generationAsked === generation) cache.set(key, decision, expiresAt)
     return decision
   }
 
   /** The shared store's answer if it has one, else the service's (stored locally and shared when reusable). */
   async function lookUp (key: string, authorization: string, query: PermissionQuery, askedAt: number, notAfterMs: number): Promise<CheckedDecision> {
+    const generationAsked = generation
     const peer = await peerDecision(key, notAfterMs)
     if (peer !== undefined) return { decision: peer, source: 'peer' }
     const answer = await client.ask(authorization, query)
-    remember(key, answer, askedAt, notAfterMs)
+    remember(key, answer, askedAt, notAfterMs, generationAsked)
     return { decision: answer.decision, source: 'service' }
   }
 
@@ -168,6 +174,7 @@ export function createCachingPermissionClient (client: AskingClient, { maxEntrie
   async function lookUpMany (entries: ReadonlyArray<{ key: string, query: PermissionQuery }>, authorization: string, askedAt: number, notAfterMs: number,
     askMany: (authorization: string, queries: readonly PermissionQuery[]) => Promise<PermissionAnswer[]>): Promise<CheckedDecision[]> {
     const decided: CheckedDecision[] = new Array(entries.length)
+    const generationAsked = generation
     const peers = await Promise.all(entries.map(({ key }) => peerDecision(key, notAfterMs)))
     const rest: number[] = []
     peers.forEach((decision, index) => {
@@ -178,7 +185,7 @@ export function createCachingPermissionClient (client: AskingClient, { maxEntrie
       const answers = await askMany(authorization, rest.map((index) => (entries[index] as { query: PermissionQuery }).query))
       rest.forEach((index, n) => {
         const answer = answers[n] as PermissionAnswer
-        remember((entries[index] as { key: string }).key, answer, askedAt, notAfterMs)
+        remember((entries[index] as { key: string }).key, answer, askedAt, notAfterMs, generationAsked)
         decided[index] = { decision: answer.decision, source: 'service' }
       })
     }
@@ -201,7 +208,7 @@ export function createCachingPermissionClient (client: AskingClient, { maxEntrie
     try {
       return await asking
     } finally {
-      inFlight.delete(key)
+      if (inFlight.get(key) === asking) inFlight.delete(key)
     }
   }
 
@@ -283,6 +290,12 @@ export function createCachingPermissionClient (client: AskingClient, { maxEntrie
      */
     check,
     checkMany,
+    /** Drops every stored decision (a revocation was made), and keeps answers already on their way from being stored. */
+    forgetAll (): void {
+      generation++
+      cache.clear()
+      inFlight.clear()
+    },
     /** Decisions currently stored (expired ones included until they are met or evicted). */
     get size (): number {
       return cache.size

@@ -5,8 +5,8 @@ import { readBatchPermissionAnswer, readPermissionAnswer, type PermissionAnswerB
 import type { UploadLimits } from '../uploads/policy.js'
 
 /**
- * The HTTP client for the permission service (the contract is in the README and
- * examples/permission-service). It fails closed: only a 200 whose strictly parsed JSON body
+ * The HTTP client for the permission service (the contract is in docs/permission-service.md
+ * and examples/permission-service). It fails closed: only a 200 whose strictly parsed JSON body
  * (./answer.ts) has `allowed === true` is an allow; anything unclear is "unavailable", never "allowed".
  *
  * One keep-alive connection pool (undici) per client, at most `maxConnections` sockets;

@@ -4,6 +4,7 @@ import { createBatchPermissionClient, createPermissionClient, type PermissionAct
 import { createCachingPermissionClient, type CheckedDecision, type ManyChecks } from './decision-cache.js'
 import { createCoalescingAsker } from './coalescer.js'
 import { HttpProblem } from '../http/problem.js'
+import { checkRevocation } from './revocation-check.js'
 
 /** The object a request is about; `bucket` absent means S3_BUCKET. */
 export interface ObjectRef {
@@ -29,8 +30,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /**
      * Authorizes `action` on one object without throwing for a refusal: the bucket allow-list,
-     * then the permission decision, recorded in `request.audit` and the metrics. For routes
-     * handling many objects (each item gets its own problem).
+     * the revocations (./revocation-check.ts), then the permission decision, recorded in
+     * `request.audit` and the metrics.
      */
     checkObject: (request: FastifyRequest, action: PermissionAction, object: ObjectRef) => Promise<Authorization>
     /**
@@ -52,27 +53,37 @@ declare module 'fastify' {
 export default fp(async function permissions (app) {
   const { cache, batchUrl, batchConcurrency, ...clientOptions } = app.config.permissions
   const { allowedBuckets, defaultBucket } = app.config.storage
+  const { revocations, decisions } = app.sharedState
   const singleClient = createPermissionClient(clientOptions)
   const batchClient = batchUrl === undefined ? undefined : createBatchPermissionClient({ ...clientOptions, url: batchUrl })
   // With a batch endpoint, single checks arriving together share one round trip (./coalescer.ts).
   const asking = batchClient === undefined
     ? singleClient
     : { ask: createCoalescingAsker({ ask: singleClient.ask, askMany: batchClient.askMany, maxBatch: app.config.batch.maxItems }).ask, close: singleClient.close }
-  const client = createCachingPermissionClient(asking, cache)
+  // With Redis, decisions asked on any instance are reused on the others (behind the local LRU).
+  const client = createCachingPermissionClient(asking, { ...cache, shared: decisions })
   const manyChecks: ManyChecks = batchClient === undefined ? { concurrency: batchConcurrency } : { askMany: batchClient.askMany }
+  // A revocation drops every cached decision here (the shared store drops its own: src/shared-state/index.ts):
+  // none from before it is reused once it is lifted. Revocations are rare; decisions are cheap to ask again.
+  const stopWatching = revocations.onChange((change) => { if (change.type === 'created') client.forgetAll() })
   app.addHook('onClose', async () => {
+    stopWatching()
     await Promise.all([client.close(), batchClient?.close()])
   })
 
   /**
    * What is decided before the permission service is asked, per object: the bucket (default
-   * S3_BUCKET) and the allow-list. Every per-object pre-check belongs here, so single and batch
-   * routes apply the same ones. A refusal's problem, or the query to ask.
+   * S3_BUCKET), the allow-list and the revocations. Every per-object pre-check belongs here, so
+   * single and batch routes apply the same ones. A refusal's problem (and what to audit), or the query to ask.
    */
-  function preCheck (request: FastifyRequest, action: PermissionAction, object: ObjectRef): { problem: HttpProblem } | { query: PermissionQuery } {
+  function preCheck (request: FastifyRequest, action: PermissionAction, object: ObjectRef): { problem: HttpProblem, audit?: string } | { query: PermissionQuery } {
     const bucket = object.bucket ?? defaultBucket
     if (!allowedBuckets.has(bucket)) return { problem: new HttpProblem('BUCKET_NOT_ALLOWED') }
-    return { query: { subject: request.user.sub, action, bucket, key: object.key } }
+    const subject = request.user.sub
+    const revocation = checkRevocation(revocations, subject, bucket, object.key)
+    if (revocation.unconfirmed) app.metrics.revocationUnavailable.inc({ action: revocation.refused ? 'refused' : 'allowed' })
+    if (revocation.refused) return { problem: revocation.problem, audit: revocation.problem.code === 'REVOKED' ? 'revoked' : 'revocations unavailable' }
+    return { query: { subject, action, bucket, key: object.key } }
   }
 
   /** Turns a decision into the object's authorization. */
@@ -97,7 +108,12 @@ export default fp(async function permissions (app) {
 
   async function checkObject (request: FastifyRequest, action: PermissionAction, object: ObjectRef): Promise<Authorization> {
     const pre = preCheck(request, action, object)
-    if ('problem' in pre) return { allowed: false, problem: pre.problem }
+    if ('problem' in pre) {
+      if (pre.audit !== undefined) {
+        Object.assign(request.audit, { subject: request.user.sub, action, bucket: object.bucket ?? defaultBucket, key: object.key, permission: pre.audit })
+      }
+      return { allowed: false, problem: pre.problem }
+    }
     const { query } = pre
     Object.assign(request.audit, query)
     const stop = timer()
@@ -151,4 +167,4 @@ export default fp(async function permissions (app) {
     if (!authorization.allowed) throw authorization.problem
     return authorization
   })
-}, { name: 'permissions', dependencies: ['config', 'metrics', 'request-logging'] })
+}, { name: 'permissions', dependencies: ['config', 'metrics', 'request-logging', 'shared-state'] })

@@ -1,14 +1,8 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyPluginAsync } from 'fastify'
 import { HttpProblem } from '../http/problem.js'
 import { scrape } from '../metrics/plugin.js'
 import { problemResponsesFor } from '../openapi/problems.js'
-
-/** Constant-time comparison of a presented bearer token with the configured one. */
-function tokenMatches (presented: string, expected: string): boolean {
-  const digest = (value: string) => createHash('sha256').update(value).digest()
-  return timingSafeEqual(digest(presented), digest(expected))
-}
+import { bearerToken, secretTokenMatches } from '../http/secret-token.js'
 
 /**
  * GET /metrics: Prometheus text format. Absent when METRICS_ENABLED=false; needs
@@ -35,8 +29,8 @@ const metricsRoute: FastifyPluginAsync = async (app) => {
     }
   }, async (request, reply) => {
     if (token !== undefined) {
-      const presented = /^Bearer (.+)$/i.exec(request.headers.authorization ?? '')?.[1]
-      if (presented === undefined || !tokenMatches(presented, token)) {
+      const presented = bearerToken(request.headers.authorization)
+      if (presented === undefined || !secretTokenMatches(presented, token)) {
         throw new HttpProblem('UNAUTHORIZED', 'The metrics need the metrics token.', { 'www-authenticate': 'Bearer realm="r2-signer-metrics"' })
       }
     }

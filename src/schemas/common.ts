@@ -19,6 +19,7 @@ export const ObjectKey = Type.String({
 
 export const BucketName = Type.String({
   pattern: BUCKET_NAME_PATTERN,
+  mustBe: 'a bucket name: 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit',
   description: 'Bucket; defaults to S3_BUCKET and must be one of S3_ALLOWED_BUCKETS.',
   examples: ['media']
 })
@@ -35,7 +36,8 @@ const MEDIA_TYPE = {
   minLength: 3,
   maxLength: 255,
   pattern: '^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(?: *; *[A-Za-z0-9!#$&^_.+-]+=(?:[A-Za-z0-9!#$&^_.+-]+|"[\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]*"))*$',
-  examples: ['video/mp4', 'text/plain; charset=utf-8']
+  examples: ['video/mp4', 'text/plain; charset=utf-8'],
+  mustBe: 'a media type such as "video/mp4" or "text/plain; charset=utf-8"'
 }
 
 /** A media type with optional parameters, as it may appear in a Content-Type header. */

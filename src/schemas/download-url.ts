@@ -9,6 +9,7 @@ export const DownloadUrlRequest = Type.Object({
   disposition: Type.Optional(Type.Enum(['inline', 'attachment'], { description: 'Overrides Content-Disposition of the response; defaults to attachment when filename is given. With a `contentType` override outside the inline list (DOWNLOAD_INLINE_CONTENT_TYPES; by default images except SVG, audio, video, PDF, plain text) the response is always `attachment`.' })),
   filename: Type.Optional(Type.String({
     format: 'filename',
+    mustBe: 'a file name: well-formed Unicode without control characters, "/" or "\\"',
     minLength: 1,
     maxLength: 255,
     description: 'File name for Content-Disposition (non-ASCII names are sent as RFC 8187 filename*). Format `filename`: well-formed Unicode without control characters, "/" or "\\".',

@@ -31,6 +31,7 @@ export const UploadId = Type.String({
   minLength: 1,
   maxLength: UPLOAD_ID_MAX_LENGTH,
   pattern: UPLOAD_ID_PATTERN,
+  mustBe: 'an upload ID as storage returned it: letters, digits and . _ ~ + / = -',
   description: 'The upload ID storage assigned, as returned on creation (opaque; letters, digits and . _ ~ + / = -, at most 1024). Percent-encode it in the path (a "/" as %2F).',
   examples: ['2~eTVBiQEBslryxi-1OdiKJF7YeCFINXK']
 })
@@ -41,6 +42,7 @@ export const ETag = Type.String({
   minLength: 1,
   maxLength: 258,
   pattern: ETAG_PATTERN,
+  mustBe: 'an ETag as storage returned it, quoted or not',
   description: 'The part\'s ETag as storage returned it (the ETag header of the part PUT, or from the parts listing); quoted or not.',
   examples: ['"5d41402abc4b2a76b9719d911017c592"']
 })

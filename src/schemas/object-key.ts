@@ -14,9 +14,23 @@ const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/
 export const OBJECT_KEY_RULES = 'an object key is 1 to 1024 UTF-8 bytes of well-formed Unicode, without control characters, a leading "/", or empty, "." or ".." path segments'
 
 export function isValidObjectKey (key: string): boolean {
-  if (key.length === 0 || Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) return false
-  if (!key.isWellFormed() || CONTROL_CHARACTERS.test(key)) return false
-  return key.split('/').every((segment) => segment !== '' && segment !== '.' && segment !== '..')
+  return objectKeyFault(key) === undefined
+}
+
+/** Which rule a key breaks, in words ("has a control character (U+0007)"), or undefined for a valid key. */
+export function objectKeyFault (key: string): string | undefined {
+  if (key.length === 0) return 'is empty'
+  const bytes = Buffer.byteLength(key, 'utf8')
+  if (bytes > MAX_KEY_BYTES) return `is ${bytes} UTF-8 bytes long; at most ${MAX_KEY_BYTES} are allowed`
+  if (!key.isWellFormed()) return 'is not well-formed Unicode (it has a lone surrogate)'
+  const control = CONTROL_CHARACTERS.exec(key)
+  if (control !== null) return `has a control character (U+${control[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}), which keys may not contain`
+  if (key.startsWith('/')) return 'starts with "/"'
+  const segments = key.split('/')
+  if (segments.includes('')) return 'has an empty path segment ("//" or a trailing "/")'
+  if (segments.includes('.')) return 'has a "." path segment'
+  if (segments.includes('..')) return 'has a ".." path segment'
+  return undefined
 }
 
 /** A download file name: any well-formed text without control characters or path separators. */

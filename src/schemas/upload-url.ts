@@ -10,7 +10,7 @@ export const UploadUrlRequest = Type.Object({
   expiresIn: Type.Optional(ExpiresIn),
   contentType: MediaTypeFor('Content-Type of the object; signed, so the upload must send exactly this type. Must be allowed by the upload policy (403 CONTENT_TYPE_NOT_ALLOWED).'),
   contentLength: Type.Integer({ minimum: 0, maximum: MAX_SINGLE_PUT_BYTES, description: 'Exact size in bytes (required); signed, so storage rejects another size. At most the upload policy\'s limit (UPLOAD_MAX_BYTES, or the permission service\'s `limits.maxBytes`: 413 UPLOAD_TOO_LARGE above it) and 5 GiB (R2: 5 GiB - 5 MiB): larger files need a multipart upload.', examples: [1048576] }),
-  contentMd5: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9+/]{22}==$', description: 'Base64 MD5 of the body (RFC 1864); signed, and storage rejects a body that does not match.', examples: ['1B2M2Y8AsgTpgAmY7PhCfg=='] })),
+  contentMd5: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9+/]{22}==$', mustBe: 'a base64 MD5: 22 base64 characters followed by "=="', description: 'Base64 MD5 of the body (RFC 1864); signed, and storage rejects a body that does not match.', examples: ['1B2M2Y8AsgTpgAmY7PhCfg=='] })),
   writeOnce: Type.Optional(Type.Boolean({ description: 'Sign `if-none-match: *`: storage answers 412 instead of overwriting an existing object. Always on when the permission service\'s limits say write-once (a request cannot turn that off).' }))
 }, {
   $id: 'UploadUrlRequest',

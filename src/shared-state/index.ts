@@ -29,16 +29,22 @@ export interface SharedStateHooks {
   onSharedDecisionFailure?: () => void
 }
 
+export interface SharedStateOptions {
+  /** Rate-limit window (default a minute); tests shorten it to see counts reset. */
+  rateLimitWindowMs?: number
+}
+
 export function createSharedState (
   config: Pick<Config, 'redis' | 'rateLimits' | 'revocations'>,
   log: SharedStateLogger,
-  hooks: SharedStateHooks = {}
+  hooks: SharedStateHooks = {},
+  { rateLimitWindowMs: windowMs }: SharedStateOptions = {}
 ): SharedState {
   const { rateLimits } = config
   if (config.redis === undefined) {
     log.info('no REDIS_URL: rate limits and revocations are kept in memory, for this instance only')
-    const urlLimiter = createMemoryRateLimiter({ name: 'urls', limit: rateLimits.urlsPerMinute })
-    const unauthenticatedLimiter = createMemoryRateLimiter({ name: 'unauthenticated', limit: rateLimits.unauthenticatedPerMinute })
+    const urlLimiter = createMemoryRateLimiter({ name: 'urls', limit: rateLimits.urlsPerMinute, windowMs })
+    const unauthenticatedLimiter = createMemoryRateLimiter({ name: 'unauthenticated', limit: rateLimits.unauthenticatedPerMinute, windowMs })
     const revocations = createMemoryRevocationStore()
     return {
       kind: 'memory',
@@ -52,8 +58,8 @@ export function createSharedState (
   }
 
   const redis = createSharedRedis({ url: config.redis.url, keyPrefix: config.redis.keyPrefix, log })
-  const urlLimiter = createRedisRateLimiter({ name: 'urls', limit: rateLimits.urlsPerMinute, redis, log, onFailOpen: () => hooks.onRateLimitFailOpen?.('urls') })
-  const unauthenticatedLimiter = createRedisRateLimiter({ name: 'unauthenticated', limit: rateLimits.unauthenticatedPerMinute, redis, log, onFailOpen: () => hooks.onRateLimitFailOpen?.('unauthenticated') })
+  const urlLimiter = createRedisRateLimiter({ name: 'urls', limit: rateLimits.urlsPerMinute, windowMs, redis, log, onFailOpen: () => hooks.onRateLimitFailOpen?.('urls') })
+  const unauthenticatedLimiter = createRedisRateLimiter({ name: 'unauthenticated', limit: rateLimits.unauthenticatedPerMinute, windowMs, redis, log, onFailOpen: () => hooks.onRateLimitFailOpen?.('unauthenticated') })
   const revocations = createRedisRevocationStore({ redis, log, failOpen: config.revocations.failOpen })
   const decisions = createSharedDecisionStore({ redis, log, onFailure: hooks.onSharedDecisionFailure })
   // No decision from before a revocation is reused, here or (through their own stores) elsewhere.

@@ -129,8 +129,8 @@ export function buildCanonicalRequest (
   return method + '\n' + canonicalUri + '\n' + canonicalQuery + '\n' + canonicalHeaders + '\n' + signedHeaders + '\n' + payloadHash
 }
 
-// One-shot crypto.hash (Node >= 20.12) is cheaper than createHash for short inputs (README
-// "Performance"); engines allows 20.11, so fall back when it is missing.
+// One-shot crypto.hash (Node >= 20.12) is cheaper than createHash for short inputs
+// (docs/performance.md); engines allows 20.11, so fall back when it is missing.
 const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex' | 'base64') => string }).hash
 
 /** SHA-256 of a string's UTF-8 bytes, as hex or base64 (also the decision cache's key hash). */

@@ -48,7 +48,7 @@ async function rejects (t: Test, env: RawEnv, variables: string[], secrets: stri
 }
 
 t.test('the secret variables are listed once', async (t) => {
-  t.same([...SECRET_ENV_NAMES].sort(), ['JWT_PUBLIC_KEY', 'JWT_SECRET', 'METRICS_TOKEN', 'REDIS_URL', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY'])
+  t.same([...SECRET_ENV_NAMES].sort(), ['ADMIN_TOKEN', 'JWT_PUBLIC_KEY', 'JWT_SECRET', 'METRICS_TOKEN', 'REDIS_URL', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY'])
 })
 
 t.test('every secret variable can come from NAME_FILE, one trailing newline removed', async (t) => {

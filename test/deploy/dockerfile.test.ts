@@ -4,8 +4,9 @@
  * the Dockerfile copies, filtered by .dockerignore as Docker filters it, and running the same
  * npm steps (with the machine's npm cache, --prefer-offline). The production server is then
  * started from the runtime stage's folder as the image's CMD would start it, against the
- * real test storage and a permission stub. Plus the image's invariants: a Node 20 slim
- * base, NODE_ENV=production, a non-root USER, EXPOSE = the default PORT, an exec-form CMD
+ * real test storage and a permission stub. Plus the image's invariants: a slim Debian base
+ * of the project's Node major (.nvmrc, which engines and @types/node follow),
+ * NODE_ENV=production, a non-root USER, EXPOSE = the default PORT, an exec-form CMD
  * whose target exists, no dev dependency at runtime, nothing secret in the context or the
  * image, and a .dockerignore that keeps node_modules, .git and test artifacts out.
  */
@@ -27,7 +28,9 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const schemaDefault = (name: EnvName) => (EnvSchema.properties[name] as unknown as { default?: unknown }).default
 const DOCKERFILE = readFileSync(join(ROOT, 'Dockerfile'), 'utf8')
 const DOCKERIGNORE = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
-const PACKAGE = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string>, devDependencies: Record<string, string> }
+const PACKAGE = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string }, dependencies: Record<string, string>, devDependencies: Record<string, string> }
+/** The Node major the project runs on: scripts/use-node.sh installs it, the image is built on it. */
+const NODE_MAJOR = readFileSync(join(ROOT, '.nvmrc'), 'utf8').trim()
 
 // Two npm ci runs and a TypeScript build: well beyond the default per-file timeout.
 t.setTimeout(300_000)
@@ -138,7 +141,11 @@ const stages = parseDockerfile(DOCKERFILE)
 
 t.test('the Dockerfile: stages and invariants', async (t) => {
   t.same(stages.map((s) => s.name), ['build', 'runtime'], 'a build stage and a runtime stage')
-  for (const stage of stages) t.equal(stage.base, 'node:20-bookworm-slim', `${stage.name}: Node 20 slim base`)
+  t.match(NODE_MAJOR, /^\d+$/, '.nvmrc names a Node major')
+  for (const stage of stages) t.equal(stage.base, `node:${NODE_MAJOR}-trixie-slim`, `${stage.name}: Node ${NODE_MAJOR} on Debian 13 slim`)
+  t.equal(PACKAGE.engines.node, `>=${NODE_MAJOR}`, 'engines: the same major')
+  t.match(PACKAGE.devDependencies['@types/node'], new RegExp(`^\\^${NODE_MAJOR}\\.`), '@types/node: the same major')
+  t.ok(Number(process.versions.node.split('.')[0]) >= Number(NODE_MAJOR), `the suite runs on Node ${NODE_MAJOR} or later (${process.version}): scripts/test.sh installs it`)
   const runtime = stages.at(-1) as Stage
   const ops = (op: string) => runtime.instructions.filter((i) => i.op === op)
 
@@ -303,6 +310,7 @@ t.test('replaying the build, then starting the production server from the runtim
   const healthz = await fetch(`${address}/healthz`)
   t.equal(healthz.status, 200, 'GET /healthz → 200')
   t.same(await healthz.json(), { status: 'ok' })
+  t.equal(server.stderr(), '', 'nothing on stderr: no runtime warning at start (the AWS SDK warns on an unsupported Node)')
   const readyz = await fetch(`${address}/readyz`)
   const readyzBody = await readyz.json() as { status: string, checks: unknown, storageSafety: unknown }
   t.same({ status: readyz.status, body: { status: readyzBody.status, checks: readyzBody.checks } }, { status: 200, body: { status: 'ready', checks: { storage: 'ok', permissions: 'ok', clock: 'ok' } } }, 'GET /readyz → 200 against the real storage')

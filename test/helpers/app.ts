@@ -40,8 +40,22 @@ export interface TestApp {
  * (OFFLINE_STORAGE_ENV) or a script (fake S3) that cannot answer it; apps on the real test
  * storage (`buildWithStorage`) turn it on, behind the header-enforcing proxy.
  */
-export async function build (t: Test, options: { env?: RawEnv, permissions?: StubHandler, beforeListen?: (app: FastifyInstance) => void, storageSelfTest?: boolean, /** PERMISSIONS_BATCH_URL: the stub's /batch. */ batchPermissions?: boolean } = {}): Promise<TestApp> {
-  const permissions = await startPermissionStub(options.permissions)
+export interface BuildOptions {
+  env?: RawEnv
+  permissions?: StubHandler
+  /** A permission stub several apps share (it stays open when this app closes); `permissions` is then ignored. */
+  permissionStub?: PermissionStub
+  beforeListen?: (app: FastifyInstance) => void
+  storageSelfTest?: boolean
+  /** Rate-limit window in ms (a minute by default). */
+  rateLimitWindowMs?: number
+  /** PERMISSIONS_BATCH_URL: the stub's /batch. */
+  batchPermissions?: boolean
+}
+
+export async function build (t: Test, options: BuildOptions = {}): Promise<TestApp> {
+  const ownStub = options.permissionStub === undefined
+  const permissions = options.permissionStub ?? await startPermissionStub(options.permissions)
   const lines: string[] = []
   const logStream = new Writable({
     write (chunk: Buffer, _encoding, done) {
@@ -57,14 +71,19 @@ export async function build (t: Test, options: { env?: RawEnv, permissions?: Stu
       PERMISSIONS_URL: permissions.url,
       PERMISSIONS_TIMEOUT_MS: '500',
       ...(options.batchPermissions === true && { PERMISSIONS_BATCH_URL: permissions.batchUrl }),
+      // Tests send thousands of requests (and bad tokens) from 127.0.0.1 within a minute; the limits'
+      // own tests set theirs (test/auth/unauthenticated-limit.test.ts, test/shared-state/).
+      RATE_LIMIT_URLS_PER_MINUTE: '1000000',
+      RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: '1000000',
       ...options.env
     },
     logStream,
-    storageSelfTest: options.storageSelfTest ?? false
+    storageSelfTest: options.storageSelfTest ?? false,
+    rateLimitWindowMs: options.rateLimitWindowMs
   })
   t.teardown(async () => {
     await app.close()
-    await permissions.close()
+    if (ownStub) await permissions.close()
   })
   options.beforeListen?.(app)
   const address = await app.listen({ port: 0, host: '127.0.0.1' })

@@ -24,7 +24,7 @@ const document = JSON.parse(await readFile(new URL('openapi/openapi.json', root)
 const schemas = document.components.schemas as Record<string, Json>
 
 // Generated from the committed document (what a caller generates from), not from the app, with
-// the options the README recommends: defaultNonNullable would make request fields that have a
+// the options docs/api.md recommends: defaultNonNullable would make request fields that have a
 // default (DownloadUrlRequest.method) required, since the request bodies are named components.
 const types = astToString(await openapiTS(new URL('openapi/openapi.json', root), { defaultNonNullable: false }))
 await mkdir(new URL('generated/', clientDir), { recursive: true })

@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises'
 import t from 'tap'
 import { parse } from 'yaml'
-import { generateOpenApi, OPENAPI_JSON_FILE, OPENAPI_YAML_FILE } from '../../scripts/openapi-document.js'
+import { generateOpenApi, OPENAPI_ENV, OPENAPI_JSON_FILE, OPENAPI_YAML_FILE } from '../../scripts/openapi-document.js'
 import { problemType } from '../../src/http/problem.js'
 import { PROBLEMS } from '../../src/http/problem-catalogue.js'
 import { NamedSchemas } from '../../src/openapi/named-schemas.js'
@@ -142,7 +142,8 @@ t.test('errors are problem+json with examples of the right shape', async (t) => 
     t.same(value, { type: problemType(code), title: PROBLEMS[code].title, status: PROBLEMS[code].status, detail: value.detail, code }, `example ${code}`)
   }
   const download = document.paths['/v1/download-urls'].post as Operation
-  t.same(Object.keys(download.responses), ['200', '400', '401', '403', '413', '415', '503'])
+  t.same(Object.keys(download.responses), ['200', '400', '401', '403', '413', '415', '429', '503'])
+  t.same(Object.keys(download.responses['429']?.headers ?? {}), ['Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'], '429 headers documented')
   t.ok(download.responses['401']?.headers?.['WWW-Authenticate'], 'WWW-Authenticate documented')
   t.ok(download.responses['503']?.headers?.['Retry-After'], 'Retry-After documented')
   t.same(document.components.schemas.Problem.properties.code.enum, Object.keys(PROBLEMS), 'every problem code')
@@ -150,7 +151,8 @@ t.test('errors are problem+json with examples of the right shape', async (t) => 
 
 t.test('GET /openapi.json serves the document; /docs needs DOCS_ENABLED', async (t) => {
   t.test('DOCS_ENABLED unset (production default)', async (t) => {
-    const { url } = await build(t)
+    // The committed document includes the admin routes, which exist only with ADMIN_TOKEN.
+    const { url } = await build(t, { env: { ADMIN_TOKEN: OPENAPI_ENV.ADMIN_TOKEN as string } })
     const res = await fetch(url + '/openapi.json')
     t.equal(res.status, 200)
     t.match(res.headers.get('content-type'), /^application\/json/)
@@ -161,7 +163,7 @@ t.test('GET /openapi.json serves the document; /docs needs DOCS_ENABLED', async 
   })
 
   t.test('DOCS_ENABLED=true', async (t) => {
-    const { url } = await build(t, { env: { DOCS_ENABLED: 'true' } })
+    const { url } = await build(t, { env: { DOCS_ENABLED: 'true', ADMIN_TOKEN: OPENAPI_ENV.ADMIN_TOKEN as string } })
     const page = await fetch(url + '/docs/')
     t.equal(page.status, 200)
     t.match(page.headers.get('content-type'), /^text\/html/)

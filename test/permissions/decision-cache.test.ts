@@ -345,6 +345,28 @@ t.test('decisionKeys (a batch, the header hashed once) gives exactly the keys de
   t.equal(new Set(decisionKeys(authorization, queries)).size, 3, 'distinct queries, distinct keys')
 })
 
+t.test('forgetAll (a revocation was made): stored decisions dropped, an answer already on its way not stored', async (t) => {
+  const { cached, state } = cachedClient()
+  await cached.check(AUTH, QUERY, FAR)
+  t.equal(cached.size, 1)
+  cached.forgetAll()
+  t.equal(cached.size, 0, 'dropped')
+  t.match(await cached.check(AUTH, QUERY, FAR), { source: 'service' }, 'asked again')
+  t.equal(state.asks.length, 2)
+
+  let release = () => {}
+  state.hold = new Promise((resolve) => { release = resolve })
+  const other = { ...QUERY, key: 'users/alice/b.jpg' }
+  const pending = cached.check(AUTH, other, FAR)
+  cached.forgetAll()
+  release()
+  state.hold = undefined
+  t.match(await pending, { decision: ALLOWED, source: 'service' }, 'the request still gets its answer')
+  t.match(await cached.check(AUTH, other, FAR), { source: 'service' }, 'but it was not stored: asked again')
+  t.equal(state.asks.length, 4)
+  t.match(await cached.check(AUTH, other, FAR), { source: 'cache' }, 'answers asked after it are stored as usual')
+})
+
 t.test('a decision keeps its upload limits: from the cache, and from another instance through the shared store', async (t) => {
   const limits: UploadLimits = { maxBytes: 2048, contentTypes: ['image/*'], writeOnce: true }
   const withLimits: PermissionDecision = { outcome: 'allowed', limits }

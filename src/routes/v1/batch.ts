@@ -4,7 +4,8 @@ import { BODY_CODES } from '../../http/problem-catalogue.js'
 import { signUpload, type SingleUploadRequest } from '../../uploads/single-put.js'
 import { HttpProblem, type ProblemBody } from '../../http/problem.js'
 import { createValidatorCompiler } from '../../http/ajv.js'
-import { validationProblem, type ValidationIssue } from '../../http/error-handler.js'
+import { validationProblem } from '../../http/error-handler.js'
+import type { ValidationIssue } from '../../http/validation-words.js'
 import { problemResponsesFor } from '../../openapi/problems.js'
 import type { ObjectCheck } from '../../permissions/plugin.js'
 import { bearerAuth, resolveExpiresIn } from './shared.js'
@@ -47,7 +48,7 @@ const batch: FastifyPluginAsyncTypebox = async (app) => {
     }
     const validate = validators[op]
     if (validate(item)) return undefined
-    return validationProblem((validate.errors ?? []) as ValidationIssue[], where)
+    return validationProblem((validate.errors ?? []) as ValidationIssue[], where, app.config.signedUrls.maxTtlSeconds)
   }
 
   app.post('/batch', {
@@ -64,11 +65,13 @@ const batch: FastifyPluginAsyncTypebox = async (app) => {
       description: `Returns up to BATCH_MAX_ITEMS (default 1000) download and upload URLs in one call, in request order. Each item gets a signed URL (status 200) or its own problem (status 4xx/5xx); a bad item never fails the others. The items' permission checks are asked together: identical checks once, cached decisions reused, and with PERMISSIONS_BATCH_URL in one round trip. The request fails as a whole only for a bad token (401), a body that is not \`{items: [...]}\` with 1..BATCH_MAX_ITEMS items (400), a body that is not JSON (415) or one over ${BODY_BYTES_BASE} bytes + ${BODY_BYTES_PER_ITEM} bytes per BATCH_MAX_ITEMS (413).`,
       security: bearerAuth,
       body: BatchRequest,
-      response: { 200: BatchResponse, ...problemResponsesFor(['INVALID_REQUEST', 'INVALID_EXPIRES_IN', 'UNAUTHORIZED', 'TOKEN_KEYS_UNAVAILABLE', ...BODY_CODES]) }
+      response: { 200: BatchResponse, ...problemResponsesFor(['INVALID_REQUEST', 'INVALID_EXPIRES_IN', 'UNAUTHORIZED', 'TOKEN_KEYS_UNAVAILABLE', 'RATE_LIMITED', ...BODY_CODES]) }
     }
   }, async (request) => {
     const expiresIn = resolveExpiresIn(app, request.body.expiresIn)
     const items = request.body.items as unknown[]
+    // Rate limits: a batch counts its items (429 RATE_LIMITED for the whole request over the limit).
+    await app.rateLimits.consumeUrls(request, items.length)
     const results: BatchItemResult[] = new Array(items.length)
 
     // 1. validate each item
@@ -98,9 +101,6 @@ const batch: FastifyPluginAsyncTypebox = async (app) => {
     // 3. authorize them together
     const checks: ObjectCheck[] = toCheck.map(({ item }) => ({ action: item.op === 'upload' ? 'write' : 'read', object: item }))
     const authorizations = await app.checkObjects(request, checks)
-
-    // RATE LIMIT HOOK (issue 12, not wired yet): the one place to count the allowed items' URLs
-    // for request.user.sub, once per batch, and refuse the items over the limit before signing.
 
     // 4. sign what was allowed, at one instant (every URL of a batch expires together), with the
     // single routes' rules: the upload policy (sizes, types, write-once) per upload item.

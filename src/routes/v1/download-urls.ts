@@ -20,6 +20,7 @@ const downloadUrls: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const expiresIn = resolveExpiresIn(app, request.body.expiresIn)
+    await app.rateLimits.consumeUrls(request, 1)
     const { bucket, key } = await app.authorizeObject(request, 'read', request.body)
     return signDownload(bucket, key, request.body, expiresIn)
   })

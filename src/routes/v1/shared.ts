@@ -11,6 +11,6 @@ export const bearerAuth = [{ bearerAuth: [] }]
 export function resolveExpiresIn (app: FastifyInstance, requested: number | undefined): number {
   const { defaultTtlSeconds, maxTtlSeconds } = app.config.signedUrls
   const expiresIn = requested ?? defaultTtlSeconds
-  if (expiresIn > maxTtlSeconds) throw new HttpProblem('INVALID_EXPIRES_IN', `expiresIn must be at most ${maxTtlSeconds} seconds.`)
+  if (expiresIn > maxTtlSeconds) throw new HttpProblem('INVALID_EXPIRES_IN', `body.expiresIn must be at most ${maxTtlSeconds} seconds (SIGNED_URL_MAX_TTL_SECONDS).`)
   return expiresIn
 }

@@ -22,6 +22,7 @@ const uploadUrls: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const expiresIn = resolveExpiresIn(app, request.body.expiresIn)
+    await app.rateLimits.consumeUrls(request, 1)
     const authorization = await app.authorizeObject(request, 'write', request.body)
     const signed = signUpload(app, authorization, request.body, expiresIn)
     if (!signed.ok) throw signed.problem

@@ -21,12 +21,19 @@ t.test('GET /healthz answers 200 without auth', async (t) => {
   t.equal(app.permissions.received.length, 0)
 })
 
-t.test('unknown routes are 404 problem+json', async (t) => {
+t.test('unknown routes are 404 problem+json; a known path with another method is 405 (test/http/wrong-requests.test.ts)', async (t) => {
   const app = await build(t)
-  for (const [method, path] of [['GET', '/nope'], ['POST', '/v1/nope'], ['GET', '/v1/download-urls'], ['DELETE', '/v1/upload-urls'], ['GET', '/v2/download-urls']]) {
+  for (const [method, path] of [['GET', '/nope'], ['POST', '/v1/nope'], ['GET', '/v2/download-urls']]) {
     t.test(`${method} ${path}`, async (t) => {
       const res = await fetch(app.url + (path as string), { method, headers: bearer(tokenFor('alice')) })
       await expectProblem(t, res, 404, 'NOT_FOUND')
+    })
+  }
+  for (const [method, path] of [['GET', '/v1/download-urls'], ['DELETE', '/v1/upload-urls']]) {
+    t.test(`${method} ${path}`, async (t) => {
+      const res = await fetch(app.url + (path as string), { method, headers: bearer(tokenFor('alice')) })
+      await expectProblem(t, res, 405, 'METHOD_NOT_ALLOWED')
+      t.equal(res.headers.get('allow'), 'POST')
     })
   }
 })

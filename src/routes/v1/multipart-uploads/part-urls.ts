@@ -34,6 +34,8 @@ const partUrls: FastifyPluginAsyncTypebox = async (app) => {
     const { uploadId } = request.params
     const { key, partNumbers, uploadToken } = request.body
     const expiresIn = resolveExpiresIn(app, request.body.expiresIn)
+    // One unit per URL: a request for 100 parts spends 100 of the subject's URLs this minute.
+    await app.rateLimits.consumeUrls(request, partNumbers.length)
     const { bucket } = await app.authorizeObject(request, 'write', request.body)
     const plan = app.uploadTokens.verify(uploadToken, { uploadId, bucket, key })
     if (plan === undefined) throw new HttpProblem('INVALID_UPLOAD_TOKEN')

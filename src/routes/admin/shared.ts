@@ -1,0 +1,2 @@
+/** OpenAPI security of every admin operation. */
+export const adminAuth = [{ adminToken: [] }]
