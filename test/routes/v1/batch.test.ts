@@ -255,3 +255,19 @@ t.test('with PERMISSIONS_BATCH_URL', async (t) => {
     t.equal(app.permissions.received.length, before + 2, 'without asking')
   })
 })
+
+t.test('revocations and rate limits apply to a batch: REVOKED per item (never asked), the items counted as URLs', async (t) => {
+  const app = await build(t, { env: { RATE_LIMIT_URLS_PER_MINUTE: '10' }, batchPermissions: true, permissions: policy })
+  await app.app.sharedState.revocations.create({ keyPrefix: 'users/alice/revoked/', bucket: 'media' })
+  const items = await batch(t, app, { items: [{ op: 'download', key: 'users/alice/revoked/a.jpg' }, { op: 'download', key: 'users/alice/ok.jpg' }] })
+  assertItemProblem(t, items[0], 403, 'REVOKED', /prefix/)
+  t.match(items[1], { status: 200 })
+  const asked = app.permissions.received.flatMap((call) => (call.body as { checks: Check[] }).checks.map((c) => c.key))
+  t.same(asked, ['users/alice/ok.jpg'], 'a revoked item never reaches the permission service')
+
+  // 2 URLs spent; 8 left this minute: a batch of 9 is refused as a whole, one of 8 is not.
+  const over = await expectProblem(t, await postAsAlice(app, BATCH, { items: Array.from({ length: 9 }, (_, i) => ({ op: 'download', key: `r/${i}` })) }), 429, 'RATE_LIMITED')
+  t.match(over.detail, /10 per minute/)
+  const within = await batch(t, app, { items: Array.from({ length: 8 }, (_, i) => ({ op: 'download', key: `r/${i}` })) })
+  t.equal(within.length, 8)
+})
