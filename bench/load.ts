@@ -12,7 +12,7 @@ export interface LoadJob {
   /** Cycled through by every connection (prebuilt, so autocannon does no work per request). */
   requests: Request[]
   /** Instead of `requests`: one POST whose body gets a key never used before (`${keyPrefix}${n}`). */
-  uniqueKeys?: { path: string, headers: Record<string, string>, keyPrefix: string }
+  uniqueKeys?: { path: string, headers: Record<string, string>, keyPrefix: string, /** POST /v1/batch with this many download items, each a new key. */ batchItems?: number }
 }
 
 export interface LoadResult {
@@ -27,6 +27,13 @@ export interface LoadResult {
 
 let counter = 0
 
+function bodyFor ({ keyPrefix, batchItems }: NonNullable<LoadJob['uniqueKeys']>): string {
+  if (batchItems === undefined) return `{"key":"${keyPrefix}${process.pid}-${++counter}"}`
+  const batch = ++counter
+  const items = Array.from({ length: batchItems }, (_, i) => `{"op":"download","key":"${keyPrefix}${process.pid}-${batch}/segment-${i}.ts"}`)
+  return `{"items":[${items.join(',')}]}`
+}
+
 async function run (job: LoadJob): Promise<LoadResult> {
   const requests: Request[] = job.uniqueKeys === undefined
     ? job.requests
@@ -34,7 +41,7 @@ async function run (job: LoadJob): Promise<LoadResult> {
         method: 'POST',
         path: job.uniqueKeys.path,
         headers: job.uniqueKeys.headers,
-        setupRequest: (request) => ({ ...request, body: `{"key":"${job.uniqueKeys?.keyPrefix ?? ''}${process.pid}-${++counter}"}` })
+        setupRequest: (request) => ({ ...request, body: bodyFor(job.uniqueKeys as NonNullable<LoadJob['uniqueKeys']>) })
       }]
   const result = await autocannon({
     url: job.url,

@@ -11,9 +11,16 @@
  *  - cached:   POST /v1/download-urls, 16 users × 8 keys, the stub answers `private, max-age=300`
  *              (after warm-up every decision comes from the cache)
  *  - uncached: POST /v1/download-urls with a key never seen before, the stub answers `no-store`
+ *              (one permission call per request; with PERMISSIONS_BATCH_URL, concurrent checks
+ *              may share one batch call)
+ *  - unbatched: uncached on a second app without PERMISSIONS_BATCH_URL: one round trip per check
+ *              (what micro-batching saves, in the same run)
+ *  - batch:    POST /v1/batch with BENCH_BATCH_ITEMS (1000) download items, keys never seen before,
+ *              decided by the stub's batch endpoint (PERMISSIONS_BATCH_URL): one round trip per
+ *              batch; BENCH_BATCH_CONNECTIONS (4) batches in flight. Reported as URLs/s against the
+ *              uncached single route's URLs/s of the same round
  *  - cached-redis: as cached, on a second app instance with REDIS_URL (a local redis-server started
  *    for the run): rate limits, revocations and shared decisions through Redis
- *              (one permission call per request)
  * then the signer alone vs the SDK's getSignedUrl, in-process (bench/signer-measure.ts).
  *
  * Reports medians over rounds: req/s, p50/p99 latency, peak RSS of the server under test, each
@@ -59,12 +66,14 @@ const ALG = (env.BENCH_JWT ?? 'ES256') as 'ES256' | 'RS256' | 'EdDSA' | 'HS256'
 const SIGNER_ROUNDS = Math.round(num('BENCH_SIGNER_ROUNDS', 9))
 const SIGNER_MS = num('BENCH_SIGNER_MS', 300)
 const CPU_PROF = env.BENCH_CPU_PROF === '1'
-const ALL_PHASES = ['hello', 'cached', 'uncached', 'cached-redis'] as const
+const BATCH_ITEMS = Math.round(num('BENCH_BATCH_ITEMS', 1000))
+const BATCH_CONNECTIONS = Math.round(num('BENCH_BATCH_CONNECTIONS', 4))
+const ALL_PHASES = ['hello', 'cached', 'uncached', 'unbatched', 'batch', 'cached-redis'] as const
 type Phase = (typeof ALL_PHASES)[number]
 const PHASES = (env.BENCH_PHASES ?? ALL_PHASES.join(',')).split(',').map((p) => p.trim()) as Phase[]
 if (PHASES.some((p) => !ALL_PHASES.includes(p))) throw new Error(`BENCH_PHASES: one or more of ${ALL_PHASES.join(', ')}`)
 
-const TARGETS = { cachedRatio: 0.40, uncachedRatio: 0.20, signerRatio: 30, p99Ms: 50, rssMb: 150 }
+const TARGETS = { cachedRatio: 0.45, uncachedRatio: 0.30, signerRatio: 30, p99Ms: 50, rssMb: 200, batchUrlsPerSecond: 50_000, batchRatio: 10, batchP99Ms: 100 }
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const RESULTS = join(ROOT, 'bench', 'results')
@@ -106,6 +115,13 @@ const stub = createServer((req, res) => {
   req.on('data', (chunk: string) => { body += chunk })
   req.on('end', () => {
     permissionCalls++
+    if (req.url === '/batch') {
+      // Every check allowed, none reusable: counting the checks is all the stub needs to parse.
+      const checks = body.split('"subject":').length - 1
+      const answer = `{"results":[${Array.from({ length: checks }, () => CACHED_BODY).join(',')}]}`
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer), 'cache-control': 'no-store' }).end(answer)
+      return
+    }
     const cacheable = body.includes('"key":"cached/')
     res.writeHead(200, {
       'content-type': 'application/json',
@@ -116,6 +132,7 @@ const stub = createServer((req, res) => {
 })
 await new Promise<void>((resolve) => stub.listen(0, '127.0.0.1', resolve))
 const permissionsUrl = `http://127.0.0.1:${(stub.address() as AddressInfo).port}/check`
+const permissionsBatchUrl = `http://127.0.0.1:${(stub.address() as AddressInfo).port}/batch`
 
 // --- child processes ------------------------------------------------------------------------
 
@@ -137,10 +154,11 @@ function once<T> (child: ChildProcess, predicate: (message: T) => boolean): Prom
   })
 }
 
-interface Server { role: 'app' | 'hello' | 'app-redis', child: ChildProcess, address: string, logFile: string }
+interface Server { role: 'app' | 'hello' | 'app-redis', name: string, child: ChildProcess, address: string, logFile: string }
 
-async function startServer (role: Server['role'], appEnv: Record<string, string> = {}): Promise<Server> {
-  const logFile = join(logDir, `${role}.log`)
+/** `name`: the label in the report; `unbatched`: the app without PERMISSIONS_BATCH_URL (no micro-batching); `appEnv`: more of the app's environment. */
+async function startServer (role: Server['role'], { name = role as string, unbatched = false, appEnv = {} as Record<string, string> } = {}): Promise<Server> {
+  const logFile = join(logDir, `${name}.log`)
   const child = fork(serverScript, [], {
     execArgv: (env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
     env: {
@@ -153,6 +171,7 @@ async function startServer (role: Server['role'], appEnv: Record<string, string>
         S3_SECRET_ACCESS_KEY: 'f'.repeat(64),
         S3_BUCKET: 'media',
         PERMISSIONS_URL: permissionsUrl,
+        ...(!unbatched && { PERMISSIONS_BATCH_URL: permissionsBatchUrl }),
         // The limiter runs on every request (locally, or through Redis), but never refuses: 16 users
         // at tens of thousands of requests per second would be over any real limit.
         RATE_LIMIT_URLS_PER_MINUTE: '1000000000',
@@ -165,7 +184,7 @@ async function startServer (role: Server['role'], appEnv: Record<string, string>
   })
   children.push(child)
   const { address } = await once<{ type: string, address: string }>(child, (m) => m.type === 'ready')
-  return { role, child, address, logFile }
+  return { role, name, child, address, logFile }
 }
 
 /** Peak RSS and CPU time (user + system, µs) of the server since the previous call. */
@@ -198,10 +217,11 @@ async function load (job: LoadJob): Promise<LoadResult> {
 // --- phases ---------------------------------------------------------------------------------
 
 const redis = PHASES.includes('cached-redis') ? await startRedis() : undefined
-const [hello, app, appRedis] = await Promise.all([
+const [hello, app, appRedis, unbatchedApp] = await Promise.all([
   PHASES.includes('hello') ? startServer('hello') : undefined,
-  PHASES.some((p) => p === 'cached' || p === 'uncached') ? startServer('app') : undefined,
-  redis !== undefined ? startServer('app-redis', { REDIS_URL: redis.url, REDIS_KEY_PREFIX: `bench-${runId}:` }) : undefined
+  PHASES.some((p) => p === 'cached' || p === 'uncached' || p === 'batch') ? startServer('app') : undefined,
+  redis !== undefined ? startServer('app-redis', { appEnv: { REDIS_URL: redis.url, REDIS_KEY_PREFIX: `bench-${runId}:` } }) : undefined,
+  PHASES.includes('unbatched') ? startServer('app', { name: 'app-unbatched', unbatched: true }) : undefined
 ])
 
 const json = { 'content-type': 'application/json' }
@@ -232,6 +252,27 @@ function jobFor (phase: Phase, durationSeconds: number): { server: Server, job: 
           uniqueKeys: { path: '/v1/download-urls', headers: { ...json, authorization: `Bearer ${tokens[0] as string}` }, keyPrefix: 'uncached/' }
         }
       }
+    case 'unbatched':
+      return {
+        server: unbatchedApp as Server,
+        job: {
+          ...base,
+          url: (unbatchedApp as Server).address,
+          requests: [],
+          uniqueKeys: { path: '/v1/download-urls', headers: { ...json, authorization: `Bearer ${tokens[0] as string}` }, keyPrefix: 'unbatched/' }
+        }
+      }
+    case 'batch':
+      return {
+        server: app as Server,
+        job: {
+          ...base,
+          connections: BATCH_CONNECTIONS,
+          url: (app as Server).address,
+          requests: [],
+          uniqueKeys: { path: '/v1/batch', headers: { ...json, authorization: `Bearer ${tokens[1] as string}` }, keyPrefix: 'batch/', batchItems: BATCH_ITEMS }
+        }
+      }
   }
 }
 
@@ -244,6 +285,8 @@ interface Measurement extends LoadResult {
   /** CPU time (user + system) the server process used per request: unaffected by other processes' load. */
   serverCpuMicrosPerRequest: number
   permissionCallsPerRequest: number
+  /** URLs issued per second: req/s × the items of a batch (1 for the single routes). */
+  urlsPerSecond: number
 }
 
 async function measure (phase: Phase, round: number, durationSeconds: number): Promise<Measurement> {
@@ -259,7 +302,8 @@ async function measure (phase: Phase, round: number, durationSeconds: number): P
     peakRssBytes: rss,
     memoryAtPeakMb: Object.fromEntries(Object.entries(memory).map(([k, v]) => [k, Number(mb(v))])),
     serverCpuMicrosPerRequest: cpuMicros / Math.max(1, result.total),
-    permissionCallsPerRequest: (permissionCalls - callsBefore) / Math.max(1, result.total)
+    permissionCallsPerRequest: (permissionCalls - callsBefore) / Math.max(1, result.total),
+    urlsPerSecond: result.requestsPerSecond * (phase === 'batch' ? BATCH_ITEMS : phase === 'hello' ? 0 : 1)
   }
   const flag = m.non2xx + m.errors + m.timeouts > 0 ? `  !! non2xx=${m.non2xx} errors=${m.errors} timeouts=${m.timeouts}` : ''
   console.log(`  ${round === -1 ? 'warm-up ' : round === -2 ? 'profiled' : `round ${round + 1} `} ${phase.padEnd(12)} ${fmt(m.requestsPerSecond).padStart(7)} req/s  p50 ${m.latencyMs.p50} ms  p99 ${m.latencyMs.p99} ms  rss ${mb(m.peakRssBytes)} MB (heap ${m.memoryAtPeakMb.heapTotal}${m.memoryAtPeakMb.retainedHeap === undefined ? '' : `, ${m.memoryAtPeakMb.retainedHeap} after GC`}) cpu ${m.serverCpuMicrosPerRequest.toFixed(0)} µs/req  checks/req ${m.permissionCallsPerRequest.toFixed(3)}${flag}`)
@@ -299,10 +343,10 @@ if (CPU_PROF) {
 
 const processMaxRss: Record<string, number> = {}
 const logBytes: Record<string, number> = {}
-for (const server of [hello, app, appRedis]) {
+for (const server of [hello, app, appRedis, unbatchedApp]) {
   if (server === undefined) continue
-  processMaxRss[server.role] = await stopServer(server)
-  logBytes[server.role] = statSync(server.logFile).size
+  processMaxRss[server.name] = await stopServer(server)
+  logBytes[server.name] = statSync(server.logFile).size
 }
 if (redis !== undefined) await stopRedis(redis)
 loader.kill()
@@ -328,6 +372,11 @@ interface PhaseSummary {
   /** hello's CPU per request / this phase's: the throughput ratio if the server were the only busy process. */
   cpuRatioToHello?: number
   ratioPerRound?: number[]
+  urlsPerSecond: number
+  /** batch: URLs/s ÷ the uncached single route's URLs/s, per round (median). */
+  urlsRatioToSingle?: number
+  /** batch: the same against the single route without micro-batching (one round trip per check). */
+  urlsRatioToUnbatched?: number
   failedRequests: number
 }
 
@@ -349,6 +398,13 @@ for (const phase of PHASES) {
     ...(ratios !== undefined && {
       cpuRatioToHello: median(ms.map((m) => (measurements.find((h) => h.phase === 'hello' && h.round === m.round) as Measurement).serverCpuMicrosPerRequest / m.serverCpuMicrosPerRequest))
     }),
+    urlsPerSecond: median(ms.map((m) => m.urlsPerSecond)),
+    ...(phase === 'batch' && PHASES.includes('uncached') && {
+      urlsRatioToSingle: median(ms.map((m) => m.urlsPerSecond / (measurements.find((u) => u.phase === 'uncached' && u.round === m.round) as Measurement).urlsPerSecond))
+    }),
+    ...(phase === 'batch' && PHASES.includes('unbatched') && {
+      urlsRatioToUnbatched: median(ms.map((m) => m.urlsPerSecond / (measurements.find((u) => u.phase === 'unbatched' && u.round === m.round) as Measurement).urlsPerSecond))
+    }),
     failedRequests: ms.reduce((sum, m) => sum + m.non2xx + m.errors + m.timeouts, 0)
   }
 }
@@ -362,6 +418,11 @@ check(`uncached ≥ ${TARGETS.uncachedRatio}× hello`, summary.uncached?.ratioTo
 check(`signer ≥ ${TARGETS.signerRatio}× getSignedUrl`, signer.ratio, (v) => v >= TARGETS.signerRatio)
 check(`cached p99 < ${TARGETS.p99Ms} ms (worst round)`, summary.cached?.worstP99Ms, (v) => v < TARGETS.p99Ms)
 check(`uncached p99 < ${TARGETS.p99Ms} ms (worst round)`, summary.uncached?.worstP99Ms, (v) => v < TARGETS.p99Ms)
+check(`batch ≥ ${fmt(TARGETS.batchUrlsPerSecond)} URLs/s`, summary.batch?.urlsPerSecond, (v) => v >= TARGETS.batchUrlsPerSecond)
+check(`batch URLs/s ≥ ${TARGETS.batchRatio}× the uncached single route's (micro-batched)`, summary.batch?.urlsRatioToSingle, (v) => v >= TARGETS.batchRatio)
+check(`batch URLs/s ≥ ${TARGETS.batchRatio}× the uncached single route's (one round trip per check)`, summary.batch?.urlsRatioToUnbatched, (v) => v >= TARGETS.batchRatio)
+check(`unbatched (one round trip per check) ≥ ${TARGETS.uncachedRatio}× hello`, summary.unbatched?.ratioToHello, (v) => v >= TARGETS.uncachedRatio)
+check(`batch p99 < ${TARGETS.batchP99Ms} ms with ${BATCH_CONNECTIONS} batches in flight (worst round)`, summary.batch?.worstP99Ms, (v) => v < TARGETS.batchP99Ms)
 check(`app RSS < ${TARGETS.rssMb} MB`, processMaxRss.app === undefined ? undefined : Number(mb(processMaxRss.app)), (v) => v < TARGETS.rssMb)
 const failed = Object.values(summary).reduce((sum, s) => sum + s.failedRequests, 0)
 
@@ -372,7 +433,12 @@ for (const phase of PHASES) {
   console.log(`${phase.padEnd(12)} ${fmt(s.requestsPerSecond).padStart(7)}  ${(s.ratioToHello?.toFixed(2) ?? '1').padStart(7)}  ${String(s.p50Ms).padStart(7)} ${String(s.p99Ms).padStart(7)}  ${String(s.peakRssMb).padStart(11)}  ` +
     `${s.serverCpuMicrosPerRequest.toFixed(0).padStart(10)}  ${(s.cpuRatioToHello?.toFixed(2) ?? '1').padStart(8)}  ${s.permissionCallsPerRequest.toFixed(3).padStart(10)}`)
 }
-console.log(`signer    ${fmt(signer.oursUrlsPerSecond)} URLs/s vs getSignedUrl ${fmt(signer.sdkUrlsPerSecond)} URLs/s: ${signer.ratio.toFixed(1)}×`)
+if (summary.batch !== undefined) {
+  console.log(`batch        ${fmt(summary.batch.urlsPerSecond)} URLs/s (${BATCH_ITEMS} items × ${fmt(summary.batch.requestsPerSecond)} batches/s, ${BATCH_CONNECTIONS} in flight)` +
+    (summary.batch.urlsRatioToSingle === undefined ? '' : `: ${summary.batch.urlsRatioToSingle.toFixed(1)}× the uncached single route's ${fmt(summary.uncached?.urlsPerSecond ?? 0)} URLs/s`) +
+    (summary.batch.urlsRatioToUnbatched === undefined ? '' : `, ${summary.batch.urlsRatioToUnbatched.toFixed(1)}× its ${fmt(summary.unbatched?.urlsPerSecond ?? 0)} URLs/s without micro-batching`))
+}
+console.log(`signer       ${fmt(signer.oursUrlsPerSecond)} URLs/s vs getSignedUrl ${fmt(signer.sdkUrlsPerSecond)} URLs/s: ${signer.ratio.toFixed(1)}×`)
 console.log(`process peak RSS: ${Object.entries(processMaxRss).map(([role, bytes]) => `${role} ${mb(bytes)} MB`).join(', ')}; ` +
   `request logs written: ${Object.entries(logBytes).map(([role, bytes]) => `${role} ${mb(bytes)} MB`).join(', ')}`)
 console.log('')

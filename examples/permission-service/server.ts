@@ -6,7 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import fastifyJwt from '@fastify/jwt'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { Type } from 'typebox'
+import { Type, type Static } from 'typebox'
 import { ActionSchema, decideWithLimits, loadPolicy, type Limits, type Policy } from './policy.js'
 
 export const CheckBodySchema = Type.Object(
@@ -18,6 +18,12 @@ export const CheckBodySchema = Type.Object(
   },
   // Unknown fields are stripped (Fastify's removeAdditional), not rejected, so r2-signer may
   // add fields later without breaking existing permission services.
+  { additionalProperties: false }
+)
+
+/** The batch form (r2-signer's PERMISSIONS_BATCH_URL): many checks of one caller, answered in order. */
+export const BatchCheckBodySchema = Type.Object(
+  { checks: Type.Array(CheckBodySchema, { minItems: 1, maxItems: 5000 }) },
   { additionalProperties: false }
 )
 
@@ -60,23 +66,34 @@ export async function buildPermissionService (opts: PermissionServiceOptions): P
     }
   }
 
+  /** One decision (with the policy's upload limits); a valid token asking about someone else is "not allowed" (r2-signer → 403), not an error (→ 503). */
+  function decideFor (req: FastifyRequest, check: Static<typeof CheckBodySchema>): { allowed: boolean, limits?: Limits } {
+    const tokenSub = jwtSecret ? (req.user as { sub: string }).sub : undefined
+    if (tokenSub !== undefined && tokenSub !== check.subject) {
+      req.log.warn({ tokenSub, subject: check.subject }, 'subject does not match token sub')
+      return { allowed: false }
+    }
+    return decideWithLimits(policy, check)
+  }
+
   app.post(
     '/check',
     { schema: { body: CheckBodySchema }, onRequest: authenticate },
     async (req, reply) => {
-      const check = req.body
-      let decision: { allowed: boolean, limits?: Limits }
-      const tokenSub = jwtSecret ? (req.user as { sub: string }).sub : undefined
-      if (tokenSub !== undefined && tokenSub !== check.subject) {
-        // A valid token asking about someone else: answer "not allowed" (r2-signer → 403)
-        // rather than an error status, which r2-signer would turn into a misleading 503.
-        req.log.warn({ tokenSub, subject: check.subject }, 'subject does not match token sub')
-        decision = { allowed: false }
-      } else {
-        decision = decideWithLimits(policy, check)
-      }
-      req.log.info({ ...check, ...decision }, 'decision')
+      const decision = decideFor(req, req.body)
+      req.log.info({ ...req.body, ...decision }, 'decision')
       return reply.header('cache-control', decisionCacheControl).send(decision)
+    }
+  )
+
+  // The same decisions for many checks at once, in order; one Cache-Control for all of them.
+  app.post(
+    '/batch',
+    { schema: { body: BatchCheckBodySchema }, onRequest: authenticate },
+    async (req, reply) => {
+      const results = req.body.checks.map((check) => decideFor(req, check))
+      req.log.info({ checks: results.length, allowed: results.filter((r) => r.allowed).length }, 'batch decision')
+      return reply.header('cache-control', decisionCacheControl).send({ results })
     }
   )
 
@@ -106,7 +123,7 @@ async function main (): Promise<void> {
   })
   const port = Number(process.env.PORT ?? 8081)
   await app.listen({ port, host: process.env.HOST ?? '127.0.0.1' })
-  app.log.info({ policyFile }, 'permission service ready: POST /check')
+  app.log.info({ policyFile }, 'permission service ready: POST /check, POST /batch')
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => void app.close())
   }

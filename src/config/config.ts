@@ -20,6 +20,8 @@ export interface Config {
   uploads: UploadCeiling
   jwt: JwtConfig
   permissions: PermissionsConfig
+  /** POST /v1/batch: items per request, at most. */
+  batch: { maxItems: number }
   /** GET /metrics: served when enabled; a bearer token is required when `token` is set. */
   metrics: { enabled: boolean, token?: string }
   /** On SIGTERM/SIGINT, in-flight requests get this long before the process exits anyway. */
@@ -82,6 +84,9 @@ export interface PermissionsConfig {
   maxConnections: number
   /** Decision cache: entries (0 disables it and single flight), cap on the service's max-age. */
   cache: { maxEntries: number, maxTtlSeconds: number }
+  /** The batch endpoint (one round trip for many checks); unset: many checks are single checks, batchConcurrency at a time. */
+  batchUrl?: string | undefined
+  batchConcurrency: number
 }
 
 export type RawEnv = Record<string, string | undefined>
@@ -185,6 +190,10 @@ export function crossVariableProblems (env: Record<string, unknown>): Array<[str
   if (permissionsUrl !== undefined && parseHttpUrl(permissionsUrl) === undefined) {
     problems.push(['PERMISSIONS_URL', 'must be an http(s) URL'])
   }
+  const batchUrl = str('PERMISSIONS_BATCH_URL')
+  if (batchUrl !== undefined && parseHttpUrl(batchUrl) === undefined) {
+    problems.push(['PERMISSIONS_BATCH_URL', 'must be an http(s) URL'])
+  }
   return problems
 }
 
@@ -223,8 +232,11 @@ export function deriveConfig (env: Env): Config {
       url: env.PERMISSIONS_URL,
       timeoutMs: env.PERMISSIONS_TIMEOUT_MS,
       maxConnections: env.PERMISSIONS_MAX_CONNECTIONS,
-      cache: { maxEntries: env.PERMISSIONS_CACHE_MAX_ENTRIES, maxTtlSeconds: env.PERMISSIONS_CACHE_MAX_TTL_SECONDS }
+      cache: { maxEntries: env.PERMISSIONS_CACHE_MAX_ENTRIES, maxTtlSeconds: env.PERMISSIONS_CACHE_MAX_TTL_SECONDS },
+      batchUrl: env.PERMISSIONS_BATCH_URL,
+      batchConcurrency: env.PERMISSIONS_BATCH_CONCURRENCY
     },
+    batch: { maxItems: env.BATCH_MAX_ITEMS },
     metrics: { enabled: env.METRICS_ENABLED, token: env.METRICS_TOKEN },
     shutdown: { timeoutMs: env.SHUTDOWN_TIMEOUT_MS },
     http: { requestTimeoutMs: env.REQUEST_TIMEOUT_MS },

@@ -27,6 +27,9 @@ export const STORAGE_UNSAFE_HEADERS_MODES = ['refuse', 'warn'] as const
 /** A key prefix: 1 to 8 `/`-terminated segments of letters, digits, `.`, `_`, `-` (no `.` or `..` segment). */
 export const STORAGE_CHECK_PREFIX_PATTERN = '^(?:(?!\\.{1,2}/)[A-Za-z0-9._-]+/){1,8}$'
 
+/** BATCH_MAX_ITEMS may not exceed this: the body limit of a batch request is sized for it (src/routes/v1/batch.ts). */
+export const MAX_BATCH_ITEMS_LIMIT = 5000
+
 const TtlSeconds = (fallback: number) =>
   Type.Integer({ minimum: 1, maximum: MAX_EXPIRES_SECONDS, default: fallback })
 
@@ -89,6 +92,12 @@ export const EnvSchema = Type.Object({
   PERMISSIONS_CACHE_MAX_ENTRIES: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 10_000 }),
   /** Cap on the max-age the permission service may grant a decision. */
   PERMISSIONS_CACHE_MAX_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 300 }),
+  /** The permission service's batch endpoint: one round trip decides many checks (POST /v1/batch, and single-route checks that arrive together). */
+  PERMISSIONS_BATCH_URL: Type.Optional(Type.String({ minLength: 1 })),
+  /** Without PERMISSIONS_BATCH_URL: single checks one batch request sends at once, at most. */
+  PERMISSIONS_BATCH_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 1024, default: 16 }),
+  /** Items one POST /v1/batch may carry. */
+  BATCH_MAX_ITEMS: Type.Integer({ minimum: 1, maximum: MAX_BATCH_ITEMS_LIMIT, default: 1000 }),
 
   /** Longest a client may take to send one whole request (headers and body); then 408 and the socket is closed. */
   REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 300000, default: 10000 }),

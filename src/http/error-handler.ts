@@ -64,7 +64,7 @@ function toProblem (error: FastifyError, maxTtlSeconds: number): HttpProblem {
  * says which key rule failed (a key of the wrong JSON type is INVALID_REQUEST); INVALID_EXPIRES_IN
  * states the configured limit (SIGNED_URL_MAX_TTL_SECONDS, not the schema's 7-day bound).
  */
-function validationProblem (issues: ValidationIssue[], context: string, maxTtlSeconds: number): HttpProblem {
+export function validationProblem (issues: ValidationIssue[], context: string, maxTtlSeconds: number): HttpProblem {
   const issue = issues[0] as ValidationIssue
   const field = issue.instancePath.replace(/^\//, '').replaceAll('/', '.')
   const where = field === '' ? context : `${context}.${field}`

@@ -19,6 +19,8 @@ export interface AuditRecord {
   permission?: string
   /** Set when the decision was not asked for this request: a stored one (cache) or another request's (shared). */
   permissionSource?: Exclude<DecisionSource, 'service'>
+  /** POST /v1/batch: how many items, and how many were signed, denied (403) or failed otherwise. Never a key or URL. */
+  batch?: { items: number, signed: number, denied: number, failed: number }
 }
 
 declare module 'fastify' {

@@ -15,6 +15,8 @@ export interface Metrics {
   registry: Registry
   httpRequestDuration: Histogram<'method' | 'route' | 'status'>
   signedUrls: Counter<'operation'>
+  /** Items of POST /v1/batch by op (download, upload) and outcome (signed, refused). */
+  batchItems: Counter<'op' | 'outcome'>
   permissionChecks: Counter<'outcome' | 'source'>
   permissionCheckDuration: Histogram<'outcome' | 'source'>
   /** 1 for the storage self-test's current verdict (pending, safe, unsafe, unknown), 0 for the others. */
@@ -67,6 +69,12 @@ export function createMetrics (): Metrics {
       name: 'r2signer_signed_urls_total',
       help: 'Presigned URLs issued, by S3 operation.',
       labelNames: ['operation'] as const,
+      registers: [registry]
+    }),
+    batchItems: new Counter({
+      name: 'r2signer_batch_items_total',
+      help: 'Items of POST /v1/batch, by op (download, upload; an item without a valid op counts as download) and outcome (signed, refused).',
+      labelNames: ['op', 'outcome'] as const,
       registers: [registry]
     }),
     permissionChecks: new Counter({

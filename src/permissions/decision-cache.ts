@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { sha256 } from '../signing/sigv4.js'
 import type { PermissionAnswer, PermissionDecision, PermissionQuery } from './permission-client.js'
 import type { UploadLimits } from '../uploads/policy.js'
@@ -58,6 +59,11 @@ export interface AskingClient {
   close: () => Promise<void>
 }
 
+/** How many checks of one request are asked: one batch round trip, or single checks a few at a time. */
+export type ManyChecks =
+  | { askMany: (authorization: string, queries: readonly PermissionQuery[]) => Promise<PermissionAnswer[]> }
+  | { concurrency: number }
+
 interface Entry<V> {
   value: V
   expiresAt: number
@@ -109,6 +115,15 @@ export function decisionKey (authorization: string, query: PermissionQuery): str
   return sha256(`${authorization}\n${query.subject}\n${query.action}\n${query.bucket}\n${query.key}`, 'base64')
 }
 
+/**
+ * decisionKey for many queries of one Authorization header: the header is hashed once and the
+ * hash state copied per query (the same keys, without rehashing a 1–2 KB token per item).
+ */
+export function decisionKeys (authorization: string, queries: readonly PermissionQuery[]): string[] {
+  const prefix = createHash('sha256').update(`${authorization}\n`)
+  return queries.map((query) => prefix.copy().update(`${query.subject}\n${query.action}\n${query.bucket}\n${query.key}`).digest('base64'))
+}
+
 const DECIDED: Record<'allowed' | 'denied', PermissionDecision> = { allowed: Object.freeze({ outcome: 'allowed' }), denied: Object.freeze({ outcome: 'denied' }) }
 
 export function createCachingPermissionClient (client: AskingClient, { maxEntries, maxTtlSeconds, now = Date.now, shared }: DecisionCacheOptions) {
@@ -117,34 +132,155 @@ export function createCachingPermissionClient (client: AskingClient, { maxEntrie
   /** Bumped by forgetAll(): answers asked before it are not stored. */
   let generation = 0
 
+  /** Stores a reusable answer locally and in the shared store (counted from when it was asked, RFC 9111). */
+  function remember (key: string, { decision, maxAgeSeconds }: PermissionAnswer, askedAt: number, notAfterMs: number, generationAsked: number): void {
+    // Not stored when forgetAll() ran meanwhile: the answer may predate a revocation.
+    if (generationAsked !== generation) return
+    if (maxAgeSeconds <= 0 || (decision.outcome !== 'allowed' && decision.outcome !== 'denied')) return
+    const expiresAt = Math.min(askedAt + Math.min(maxAgeSeconds, maxTtlSeconds) * 1000, notAfterMs)
+    // Negated so that an unknown exp (NaN) stores nothing.
+    if (!(expiresAt > askedAt)) return
+    cache.set(key, decision, expiresAt)
+    // Not awaited: this request need not wait for Redis (the store never rejects on failure).
+    if (shared !== undefined) void shared.set(key, decision.outcome, expiresAt, decision.outcome === 'allowed' ? decision.limits : undefined).catch(() => {})
+  }
+
+  /** The shared store's decision for `key`, if it has a live one (then also kept locally). */
+  async function peerDecision (key: string, notAfterMs: number): Promise<PermissionDecision | undefined> {
+    if (shared === undefined) return undefined
+    const generationAsked = generation
+    const known = await shared.get(key)
+    if (known === undefined) return undefined
+    const expiresAt = Math.min(known.expiresAtMs, notAfterMs)
+    if (!(expiresAt > now())) return undefined
+    const decision = known.outcome === 'allowed' && known.limits !== undefined
+      ? Object.freeze({ outcome: 'allowed' as const, limits: known.limits })
+      : DECIDED[known.outcome]
+    if (generationAsked === generation) cache.set(key, decision, expiresAt)
+    return decision
+  }
+
   /** The shared store's answer if it has one, else the service's (stored locally and shared when reusable). */
   async function lookUp (key: string, authorization: string, query: PermissionQuery, askedAt: number, notAfterMs: number): Promise<CheckedDecision> {
     const generationAsked = generation
-    if (shared !== undefined) {
-      const known = await shared.get(key)
-      if (known !== undefined) {
-        const expiresAt = Math.min(known.expiresAtMs, notAfterMs)
-        const decision = known.outcome === 'allowed' && known.limits !== undefined
-          ? Object.freeze({ outcome: 'allowed' as const, limits: known.limits })
-          : DECIDED[known.outcome]
-        if (expiresAt > now()) {
-          if (generationAsked === generation) cache.set(key, decision, expiresAt)
-          return { decision, source: 'peer' }
+    const peer = await peerDecision(key, notAfterMs)
+    if (peer !== undefined) return { decision: peer, source: 'peer' }
+    const answer = await client.ask(authorization, query)
+    remember(key, answer, askedAt, notAfterMs, generationAsked)
+    return { decision: answer.decision, source: 'service' }
+  }
+
+  /** lookUp for many keys at once: the shared store for each, then one batch round trip for the rest. */
+  async function lookUpMany (entries: ReadonlyArray<{ key: string, query: PermissionQuery }>, authorization: string, askedAt: number, notAfterMs: number,
+    askMany: (authorization: string, queries: readonly PermissionQuery[]) => Promise<PermissionAnswer[]>): Promise<CheckedDecision[]> {
+    const decided: CheckedDecision[] = new Array(entries.length)
+    const generationAsked = generation
+    const peers = await Promise.all(entries.map(({ key }) => peerDecision(key, notAfterMs)))
+    const rest: number[] = []
+    peers.forEach((decision, index) => {
+      if (decision === undefined) rest.push(index)
+      else decided[index] = { decision, source: 'peer' }
+    })
+    if (rest.length > 0) {
+      const answers = await askMany(authorization, rest.map((index) => (entries[index] as { query: PermissionQuery }).query))
+      rest.forEach((index, n) => {
+        const answer = answers[n] as PermissionAnswer
+        remember((entries[index] as { key: string }).key, answer, askedAt, notAfterMs, generationAsked)
+        decided[index] = { decision: answer.decision, source: 'service' }
+      })
+    }
+    return decided
+  }
+
+  /** The decision for `query`, asking the service only when no reusable answer is stored or in flight. */
+  async function check (authorization: string, query: PermissionQuery, notAfterMs: number): Promise<CheckedDecision> {
+    if (maxEntries <= 0) return { decision: (await client.ask(authorization, query)).decision, source: 'service' }
+
+    const key = decisionKey(authorization, query)
+    const askedAt = now()
+    const stored = cache.get(key, askedAt)
+    if (stored !== undefined) return { decision: stored, source: 'cache' }
+    const pending = inFlight.get(key)
+    if (pending !== undefined) return { decision: (await pending).decision, source: 'shared' }
+
+    const asking = lookUp(key, authorization, query, askedAt, notAfterMs)
+    inFlight.set(key, asking)
+    try {
+      return await asking
+    } finally {
+      if (inFlight.get(key) === asking) inFlight.delete(key)
+    }
+  }
+
+  /**
+   * The decisions for many queries of one caller, in order. Identical queries are decided once;
+   * stored and in-flight decisions are used as by `check`; the rest are asked with `how`: one
+   * batch round trip (whose keys are in flight meanwhile, so other requests join them), or single
+   * checks, `concurrency` at a time.
+   */
+  async function checkMany (authorization: string, queries: readonly PermissionQuery[], notAfterMs: number, how: ManyChecks): Promise<CheckedDecision[]> {
+    const indexesByKey = new Map<string, number[]>()
+    const queryByKey = new Map<string, PermissionQuery>()
+    const keys = decisionKeys(authorization, queries)
+    queries.forEach((query, index) => {
+      const key = keys[index] as string
+      const indexes = indexesByKey.get(key)
+      if (indexes === undefined) {
+        indexesByKey.set(key, [index])
+        queryByKey.set(key, query)
+      } else {
+        indexes.push(index)
+      }
+    })
+
+    const results: CheckedDecision[] = new Array(queries.length)
+    const settle = (key: string, checked: CheckedDecision) => {
+      for (const index of indexesByKey.get(key) as number[]) results[index] = checked
+    }
+
+    const askedAt = now()
+    const joined: Array<Promise<void>> = []
+    const toAsk: Array<{ key: string, query: PermissionQuery }> = []
+    for (const [key, query] of queryByKey) {
+      if (maxEntries > 0) {
+        const stored = cache.get(key, askedAt)
+        if (stored !== undefined) { settle(key, { decision: stored, source: 'cache' }); continue }
+        const pending = inFlight.get(key)
+        if (pending !== undefined) { joined.push(pending.then(({ decision }) => settle(key, { decision, source: 'shared' }))); continue }
+      }
+      toAsk.push({ key, query })
+    }
+
+    if ('askMany' in how) {
+      const asking = lookUpMany(toAsk, authorization, askedAt, notAfterMs, how.askMany)
+      // Each key is in flight until the batch is decided, so identical checks of other requests join it.
+      const mine = new Map<string, Promise<CheckedDecision>>()
+      if (maxEntries > 0) {
+        toAsk.forEach(({ key }, index) => {
+          const one = asking.then((decided) => decided[index] as CheckedDecision)
+          one.catch(() => {})
+          inFlight.set(key, one)
+          mine.set(key, one)
+        })
+      }
+      try {
+        const decided = await asking
+        toAsk.forEach(({ key }, index) => settle(key, decided[index] as CheckedDecision))
+      } finally {
+        for (const [key, one] of mine) if (inFlight.get(key) === one) inFlight.delete(key)
+      }
+    } else {
+      let next = 0
+      const worker = async () => {
+        while (next < toAsk.length) {
+          const { key, query } = toAsk[next++] as { key: string, query: PermissionQuery }
+          settle(key, await check(authorization, query, notAfterMs))
         }
       }
+      await Promise.all(Array.from({ length: Math.min(how.concurrency, toAsk.length) }, worker))
     }
-    const { decision, maxAgeSeconds } = await client.ask(authorization, query)
-    // Not stored when forgetAll() ran meanwhile: the answer may predate a revocation.
-    if (generationAsked === generation && maxAgeSeconds > 0 && (decision.outcome === 'allowed' || decision.outcome === 'denied')) {
-      // Counted from when we asked (RFC 9111 counts the round trip into the answer's age).
-      const expiresAt = Math.min(askedAt + Math.min(maxAgeSeconds, maxTtlSeconds) * 1000, notAfterMs)
-      if (expiresAt > askedAt) {
-        cache.set(key, decision, expiresAt)
-        // Not awaited: this request need not wait for Redis (the store never rejects on failure).
-        if (shared !== undefined) void shared.set(key, decision.outcome, expiresAt, decision.outcome === 'allowed' ? decision.limits : undefined).catch(() => {})
-      }
-    }
-    return { decision, source: 'service' }
+    await Promise.all(joined)
+    return results
   }
 
   return {
@@ -152,24 +288,8 @@ export function createCachingPermissionClient (client: AskingClient, { maxEntrie
      * The decision for `query`, asking the service only when no reusable answer is stored or in flight.
      * `notAfterMs`: when the token expires (its `exp` × 1000); no stored decision outlives it.
      */
-    async check (authorization: string, query: PermissionQuery, notAfterMs: number): Promise<CheckedDecision> {
-      if (maxEntries <= 0) return { decision: (await client.ask(authorization, query)).decision, source: 'service' }
-
-      const key = decisionKey(authorization, query)
-      const askedAt = now()
-      const stored = cache.get(key, askedAt)
-      if (stored !== undefined) return { decision: stored, source: 'cache' }
-      const pending = inFlight.get(key)
-      if (pending !== undefined) return { decision: (await pending).decision, source: 'shared' }
-
-      const asking = lookUp(key, authorization, query, askedAt, notAfterMs)
-      inFlight.set(key, asking)
-      try {
-        return await asking
-      } finally {
-        if (inFlight.get(key) === asking) inFlight.delete(key)
-      }
-    },
+    check,
+    checkMany,
     /** Drops every stored decision (a revocation was made), and keeps answers already on their way from being stored. */
     forgetAll (): void {
       generation++

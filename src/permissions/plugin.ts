@@ -1,7 +1,8 @@
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
-import { createPermissionClient, type PermissionAction, type PermissionDecision } from './permission-client.js'
-import { createCachingPermissionClient } from './decision-cache.js'
+import { createBatchPermissionClient, createPermissionClient, type PermissionAction, type PermissionDecision, type PermissionQuery } from './permission-client.js'
+import { createCachingPermissionClient, type CheckedDecision, type ManyChecks } from './decision-cache.js'
+import { createCoalescingAsker } from './coalescer.js'
 import { HttpProblem } from '../http/problem.js'
 import { checkRevocation } from './revocation-check.js'
 
@@ -19,14 +20,27 @@ export type Authorization =
   | { allowed: true, bucket: string, key: string, decision: PermissionDecision & { outcome: 'allowed' } }
   | { allowed: false, problem: HttpProblem }
 
+/** One object of a batch and the action asked on it. */
+export interface ObjectCheck {
+  action: PermissionAction
+  object: ObjectRef
+}
+
 declare module 'fastify' {
   interface FastifyInstance {
     /**
      * Authorizes `action` on one object without throwing for a refusal: the bucket allow-list,
-     * the revocations (./revocation-check.ts), then the permission decision, recorded in `request.audit` and the metrics. For routes
-     * handling many objects (each item gets its own problem).
+     * the revocations (./revocation-check.ts), then the permission decision, recorded in
+     * `request.audit` and the metrics.
      */
     checkObject: (request: FastifyRequest, action: PermissionAction, object: ObjectRef) => Promise<Authorization>
+    /**
+     * checkObject for many objects of one request, in order: the same pre-checks per object, then
+     * their decisions asked together (identical checks once; one round trip with
+     * PERMISSIONS_BATCH_URL, else PERMISSIONS_BATCH_CONCURRENCY single checks at a time). The audit
+     * record gets the subject only: a batch logs counts, not keys.
+     */
+    checkObjects: (request: FastifyRequest, checks: readonly ObjectCheck[]) => Promise<Authorization[]>
     /** checkObject for single-object routes: returns the allowed authorization, throws the refusal's problem. */
     authorizeObject: (request: FastifyRequest, action: PermissionAction, object: ObjectRef) => Promise<Extract<Authorization, { allowed: true }>>
   }
@@ -37,39 +51,43 @@ declare module 'fastify' {
  * or call storage. Fails closed: anything but a clear `allowed` is a refusal.
  */
 export default fp(async function permissions (app) {
-  const { cache, ...clientOptions } = app.config.permissions
+  const { cache, batchUrl, batchConcurrency, ...clientOptions } = app.config.permissions
   const { allowedBuckets, defaultBucket } = app.config.storage
   const { revocations, decisions } = app.sharedState
+  const singleClient = createPermissionClient(clientOptions)
+  const batchClient = batchUrl === undefined ? undefined : createBatchPermissionClient({ ...clientOptions, url: batchUrl })
+  // With a batch endpoint, single checks arriving together share one round trip (./coalescer.ts).
+  const asking = batchClient === undefined
+    ? singleClient
+    : { ask: createCoalescingAsker({ ask: singleClient.ask, askMany: batchClient.askMany, maxBatch: app.config.batch.maxItems }).ask, close: singleClient.close }
   // With Redis, decisions asked on any instance are reused on the others (behind the local LRU).
-  const client = createCachingPermissionClient(createPermissionClient(clientOptions), { ...cache, shared: decisions })
+  const client = createCachingPermissionClient(asking, { ...cache, shared: decisions })
+  const manyChecks: ManyChecks = batchClient === undefined ? { concurrency: batchConcurrency } : { askMany: batchClient.askMany }
   // A revocation drops every cached decision here (the shared store drops its own: src/shared-state/index.ts):
   // none from before it is reused once it is lifted. Revocations are rare; decisions are cheap to ask again.
   const stopWatching = revocations.onChange((change) => { if (change.type === 'created') client.forgetAll() })
   app.addHook('onClose', async () => {
     stopWatching()
-    await client.close()
+    await Promise.all([client.close(), batchClient?.close()])
   })
 
-  async function checkObject (request: FastifyRequest, action: PermissionAction, object: ObjectRef): Promise<Authorization> {
-    const { key } = object
+  /**
+   * What is decided before the permission service is asked, per object: the bucket (default
+   * S3_BUCKET), the allow-list and the revocations. Every per-object pre-check belongs here, so
+   * single and batch routes apply the same ones. A refusal's problem (and what to audit), or the query to ask.
+   */
+  function preCheck (request: FastifyRequest, action: PermissionAction, object: ObjectRef): { problem: HttpProblem, audit?: string } | { query: PermissionQuery } {
     const bucket = object.bucket ?? defaultBucket
-    if (!allowedBuckets.has(bucket)) return { allowed: false, problem: new HttpProblem('BUCKET_NOT_ALLOWED') }
-
+    if (!allowedBuckets.has(bucket)) return { problem: new HttpProblem('BUCKET_NOT_ALLOWED') }
     const subject = request.user.sub
-    Object.assign(request.audit, { subject, action, bucket, key })
-    const revocation = checkRevocation(revocations, subject, bucket, key)
+    const revocation = checkRevocation(revocations, subject, bucket, object.key)
     if (revocation.unconfirmed) app.metrics.revocationUnavailable.inc({ action: revocation.refused ? 'refused' : 'allowed' })
-    if (revocation.refused) {
-      request.audit.permission = revocation.problem.code === 'REVOKED' ? 'revoked' : 'revocations unavailable'
-      return { allowed: false, problem: revocation.problem }
-    }
-    const endTimer = app.metrics.permissionCheckDuration.startTimer()
-    // No cached decision outlives the token: exp is a required, verified claim.
-    const { decision, source } = await client.check(request.headers.authorization ?? '', { subject, action, bucket, key }, request.user.exp * 1000)
-    if (source !== 'service') request.audit.permissionSource = source
-    endTimer({ outcome: decision.outcome, source })
-    app.metrics.permissionChecks.inc({ outcome: decision.outcome, source })
-    request.audit.permission = decision.outcome === 'unavailable' ? `unavailable: ${decision.reason}` : decision.outcome
+    if (revocation.refused) return { problem: revocation.problem, audit: revocation.problem.code === 'REVOKED' ? 'revoked' : 'revocations unavailable' }
+    return { query: { subject, action, bucket, key: object.key } }
+  }
+
+  /** Turns a decision into the object's authorization. */
+  function conclude ({ action, bucket, key }: PermissionQuery, { decision }: CheckedDecision): Authorization {
     switch (decision.outcome) {
       case 'allowed':
         return { allowed: true, bucket, key, decision }
@@ -82,7 +100,68 @@ export default fp(async function permissions (app) {
     }
   }
 
+  /** Times one decision into the histogram, labelled once its outcome is known. */
+  function timer (): (checked: CheckedDecision) => void {
+    const end = app.metrics.permissionCheckDuration.startTimer()
+    return ({ decision, source }) => { end({ outcome: decision.outcome, source }) }
+  }
+
+  async function checkObject (request: FastifyRequest, action: PermissionAction, object: ObjectRef): Promise<Authorization> {
+    const pre = preCheck(request, action, object)
+    if ('problem' in pre) {
+      if (pre.audit !== undefined) {
+        Object.assign(request.audit, { subject: request.user.sub, action, bucket: object.bucket ?? defaultBucket, key: object.key, permission: pre.audit })
+      }
+      return { allowed: false, problem: pre.problem }
+    }
+    const { query } = pre
+    Object.assign(request.audit, query)
+    const stop = timer()
+    // No cached decision outlives the token: exp is a required, verified claim.
+    const checked = await client.check(request.headers.authorization ?? '', query, request.user.exp * 1000)
+    if (checked.source !== 'service') request.audit.permissionSource = checked.source
+    const { decision } = checked
+    request.audit.permission = decision.outcome === 'unavailable' ? `unavailable: ${decision.reason}` : decision.outcome
+    stop(checked)
+    app.metrics.permissionChecks.inc({ outcome: decision.outcome, source: checked.source })
+    return conclude(query, checked)
+  }
+
+  async function checkObjects (request: FastifyRequest, checks: readonly ObjectCheck[]): Promise<Authorization[]> {
+    request.audit.subject = request.user.sub
+    const results: Authorization[] = new Array(checks.length)
+    const queries: PermissionQuery[] = []
+    const positions: number[] = []
+    checks.forEach(({ action, object }, index) => {
+      const pre = preCheck(request, action, object)
+      if ('problem' in pre) {
+        results[index] = { allowed: false, problem: pre.problem }
+      } else {
+        queries.push(pre.query)
+        positions.push(index)
+      }
+    })
+    if (queries.length === 0) return results
+    const stop = timer()
+    const decided = await client.checkMany(request.headers.authorization ?? '', queries, request.user.exp * 1000, manyChecks)
+    // Metrics once per outcome and source, not per object: the checks of a batch are timed as one.
+    const counted = new Map<string, { checked: CheckedDecision, count: number }>()
+    decided.forEach((checked, n) => {
+      const label = `${checked.decision.outcome}/${checked.source}`
+      const entry = counted.get(label)
+      if (entry === undefined) counted.set(label, { checked, count: 1 })
+      else entry.count++
+      results[positions[n] as number] = conclude(queries[n] as PermissionQuery, checked)
+    })
+    for (const { checked, count } of counted.values()) {
+      stop(checked)
+      app.metrics.permissionChecks.inc({ outcome: checked.decision.outcome, source: checked.source }, count)
+    }
+    return results
+  }
+
   app.decorate('checkObject', checkObject)
+  app.decorate('checkObjects', checkObjects)
   app.decorate('authorizeObject', async function authorizeObject (request: FastifyRequest, action: PermissionAction, object: ObjectRef) {
     const authorization = await checkObject(request, action, object)
     if (!authorization.allowed) throw authorization.problem

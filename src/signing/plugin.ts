@@ -10,6 +10,8 @@ declare module 'fastify' {
 export interface Signing {
   /** Signs locally: no call to storage, no object bytes. */
   presign: (input: PresignInput) => PresignedUrl
+  /** presign without counting the URL in the metrics: for a batch, which counts its URLs per operation once. */
+  presignUncounted: (input: PresignInput) => PresignedUrl
 }
 
 export default fp(async function signing (app) {
@@ -20,6 +22,7 @@ export default fp(async function signing (app) {
       const signed = presigner.presign(input)
       app.metrics.signedUrls.inc({ operation: input.operation })
       return signed
-    }
+    },
+    presignUncounted: (input) => presigner.presign(input)
   } satisfies Signing)
 }, { name: 'signing', dependencies: ['config', 'metrics'] })

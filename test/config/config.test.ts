@@ -259,6 +259,18 @@ t.test('other variables', async (t) => {
   t.test('PERMISSIONS_URL must be http(s)', async (t) => {
     await rejects(t, { ...GOOD, PERMISSIONS_URL: 'perm.example/check' }, ['PERMISSIONS_URL'])
   })
+  t.test('batch settings: defaults, PERMISSIONS_BATCH_URL must be http(s), bounds', async (t) => {
+    const app = await configured(t, GOOD)
+    t.same(app.config.batch, { maxItems: 1000 })
+    t.match(app.config.permissions, { batchUrl: undefined, batchConcurrency: 16 })
+    const set = await configured(t, { ...GOOD, PERMISSIONS_BATCH_URL: 'http://127.0.0.1:9/batch', PERMISSIONS_BATCH_CONCURRENCY: '4', BATCH_MAX_ITEMS: '50' })
+    t.same(set.config.batch, { maxItems: 50 })
+    t.match(set.config.permissions, { batchUrl: 'http://127.0.0.1:9/batch', batchConcurrency: 4 })
+    await rejects(t, { ...GOOD, PERMISSIONS_BATCH_URL: 'perm.example/batch' }, ['PERMISSIONS_BATCH_URL'])
+    await rejects(t, { ...GOOD, PERMISSIONS_BATCH_CONCURRENCY: '0' }, ['PERMISSIONS_BATCH_CONCURRENCY'])
+    await rejects(t, { ...GOOD, BATCH_MAX_ITEMS: '0' }, ['BATCH_MAX_ITEMS'])
+    await rejects(t, { ...GOOD, BATCH_MAX_ITEMS: '5001' }, ['BATCH_MAX_ITEMS'])
+  })
   t.test('PERMISSIONS_TIMEOUT_MS must be a positive integer', async (t) => {
     await rejects(t, { ...GOOD, PERMISSIONS_TIMEOUT_MS: '-5' }, ['PERMISSIONS_TIMEOUT_MS'])
   })

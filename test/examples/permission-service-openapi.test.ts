@@ -10,7 +10,7 @@
 import { readFile } from 'node:fs/promises'
 import t from 'tap'
 import Schema from 'typebox/schema'
-import { buildPermissionService, CheckBodySchema } from '../../examples/permission-service/server.js'
+import { BatchCheckBodySchema, buildPermissionService, CheckBodySchema } from '../../examples/permission-service/server.js'
 import { ActionSchema, type Policy } from '../../examples/permission-service/policy.js'
 import { build } from '../helpers/app.js'
 import { json } from '../helpers/permission-stub.js'
@@ -150,4 +150,44 @@ t.test('r2-signer reads every documented answer as documented', async (t) => {
     if (code !== undefined) t.equal((await res.json() as Json).code, code, `${what} → ${code}`)
     else await res.body?.cancel()
   }
+})
+
+t.test('the batch operation: documented, the reference service\'s, and what r2-signer sends and reads', async (t) => {
+  const batchOperation = contract.paths['/batch'].post as Json
+  t.same(batchOperation.requestBody.content['application/json'].schema, { $ref: '#/components/schemas/PermissionBatchRequest' })
+  t.same(Object.keys(batchOperation.responses), ['200', '401', '403', 'default'])
+  t.same(batchOperation.responses['200'].content['application/json'].schema, { $ref: '#/components/schemas/PermissionBatchDecision' })
+  const reference = JSON.parse(JSON.stringify(BatchCheckBodySchema)) as Json
+  t.same(schemas.PermissionBatchRequest?.required, reference.required, 'required fields')
+  t.match(schemas.PermissionBatchRequest?.properties.checks, { minItems: reference.properties.checks.minItems, maxItems: reference.properties.checks.maxItems })
+  // The components reference each other: inline them for the checker.
+  const batchRequest = { ...schemas.PermissionBatchRequest, properties: { checks: { ...schemas.PermissionBatchRequest?.properties.checks, items: schemas.PermissionCheckRequest } } }
+  const batchDecision = { ...schemas.PermissionBatchDecision, properties: { results: { ...schemas.PermissionBatchDecision?.properties.results, items: schemas.PermissionDecision } } }
+  const fits = (schema: Json, value: unknown) => Schema.Check(schema as Parameters<typeof Schema.Check>[0], value)
+
+  const service = await buildPermissionService({ policy, jwtSecret: TEST_JWT_SECRET })
+  t.teardown(() => service.close())
+  const checks = [{ subject: 'alice', action: 'read', bucket: 'media', key: 'users/alice/a.txt' }, { subject: 'alice', action: 'read', bucket: 'media', key: 'users/bob/a.txt' }]
+  t.ok(fits(batchRequest, { checks }), 'a request fits PermissionBatchRequest')
+  const res = await service.inject({ method: 'POST', url: '/batch', payload: { checks }, headers: bearer(tokenFor('alice')) })
+  t.equal(res.statusCode, 200)
+  t.ok(fits(batchDecision, res.json()), 'the reference answer is a PermissionBatchDecision')
+  t.same(res.json(), { results: [{ allowed: true }, { allowed: false }] })
+  for (const body of [{ checks: [] }, { checks: [{ ...checks[0], action: 'delete' }] }, { checks }]) {
+    const served = await service.inject({ method: 'POST', url: '/batch', payload: body, headers: bearer(tokenFor('alice')) })
+    t.equal(fits(batchRequest, body), served.statusCode !== 400, `${JSON.stringify(body).slice(0, 60)}: same verdict`)
+  }
+
+  const app = await build(t, {
+    batchPermissions: true,
+    permissions: (received, res) => json(res, 200, { results: (received.body as { checks: unknown[] }).checks.map(() => ({ allowed: true })) })
+  })
+  const token = tokenFor('alice')
+  const answer = await app.post('/v1/batch', { items: [{ op: 'download', key: 'users/alice/a.txt' }, { op: 'upload', key: 'users/alice/b.txt', contentType: 'text/plain', contentLength: 1 }] }, bearer(token))
+  t.equal(answer.status, 200)
+  t.equal(app.permissions.received.length, 1)
+  const sent = app.permissions.received[0]
+  t.ok(fits(batchRequest, sent?.body), 'what r2-signer sends is a PermissionBatchRequest')
+  t.same(Object.keys(sent?.body as object), ['checks'], 'exactly the documented field')
+  t.equal(sent?.authorization, `Bearer ${token}`, 'the Authorization header, verbatim')
 })

@@ -185,6 +185,33 @@ t.test('HTTP without JWT secret trusts body.subject; max-age from the policy', a
   t.same([r.status, r.cacheControl], [400, 'no-store'])
 })
 
+t.test('HTTP batch endpoint: the same decisions in order, one Cache-Control, the token checked first', async (t) => {
+  const base = await serve(t, { ...examplePolicy, decisionMaxAgeSeconds: 30 }, secret)
+  const alice = jwt({ sub: 'alice', exp: now() + 60 })
+  const post = (body: unknown, token?: string) => fetch(`${base}/batch`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token !== undefined && { authorization: `Bearer ${token}` }) },
+    body: JSON.stringify(body)
+  })
+  const checks = [
+    aliceReads('users/alice/a.png'),
+    aliceReads('users/bob/a.png'),
+    { ...aliceReads('users/bob/a.png'), subject: 'bob' },
+    { subject: 'alice', action: 'write', bucket: 'media', key: 'users/alice/new.txt' },
+    { subject: 'alice', action: 'write', bucket: 'media', key: 'public/x.css' }
+  ]
+  const res = await post({ checks }, alice)
+  t.equal(res.status, 200)
+  t.equal(res.headers.get('cache-control'), 'private, max-age=30')
+  t.same(await res.json(), { results: [{ allowed: true }, { allowed: false }, { allowed: false }, { allowed: true }, { allowed: false }] },
+    'each check decided as /check decides it (token sub must equal each subject)')
+  for (const [name, body] of [['no checks', { checks: [] }], ['not a list', { checks: checks[0] }], ['a bad check', { checks: [{ ...checks[0], action: 'delete' }] }]] as const) {
+    const bad = await post(body, alice)
+    t.equal(bad.status, 400, `400: ${name}`)
+  }
+  t.equal((await post({ checks }, undefined)).status, 401, '401 without a token')
+})
+
 t.test('limits per prefix: the example\'s avatars are images up to 2 MiB, write-once', async (t) => {
   const avatar = decideWithLimits(examplePolicy, { subject: 'alice', action: 'write', bucket: 'media', key: 'users/alice/avatar/me.png' })
   t.same(avatar, { allowed: true, limits: { maxBytes: 2 * 1024 * 1024, contentTypes: ['image/*'], writeOnce: true } })

@@ -49,6 +49,8 @@ export interface BuildOptions {
   storageSelfTest?: boolean
   /** Rate-limit window in ms (a minute by default). */
   rateLimitWindowMs?: number
+  /** PERMISSIONS_BATCH_URL: the stub's /batch. */
+  batchPermissions?: boolean
 }
 
 export async function build (t: Test, options: BuildOptions = {}): Promise<TestApp> {
@@ -68,6 +70,7 @@ export async function build (t: Test, options: BuildOptions = {}): Promise<TestA
       JWT_SECRET: TEST_JWT_SECRET,
       PERMISSIONS_URL: permissions.url,
       PERMISSIONS_TIMEOUT_MS: '500',
+      ...(options.batchPermissions === true && { PERMISSIONS_BATCH_URL: permissions.batchUrl }),
       // Tests send thousands of requests (and bad tokens) from 127.0.0.1 within a minute; the limits'
       // own tests set theirs (test/auth/unauthenticated-limit.test.ts, test/shared-state/).
       RATE_LIMIT_URLS_PER_MINUTE: '1000000',
@@ -114,6 +117,8 @@ export async function expectOk (t: Test, res: Response): Promise<Json> {
 
 export interface StorageAppOptions {
   permissions?: StubHandler
+  /** PERMISSIONS_BATCH_URL: the stub's /batch. */
+  batchPermissions?: boolean
   env?: Record<string, string>
   /**
    * true: the app talks to Ceph RGW directly, which honours unsigned x-amz-* headers (the self-test
@@ -133,6 +138,7 @@ export async function buildWithStorage (t: Test, options: StorageAppOptions = {}
   const storageEndpoint = proxy?.endpoint ?? storage.endpoint
   const app = await build(t, {
     permissions: options.permissions,
+    batchPermissions: options.batchPermissions,
     storageSelfTest: true,
     env: {
       S3_ENDPOINT: storageEndpoint,

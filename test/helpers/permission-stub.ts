@@ -3,6 +3,8 @@ import { listenLocal } from './ports.js'
 
 /** One request the stub received, as r2-signer sent it. */
 export interface ReceivedCheck {
+  /** The request path: /check for single checks, /batch for the batch endpoint. */
+  path: string
   authorization: string | undefined
   contentType: string | undefined
   body: unknown
@@ -30,7 +32,7 @@ export async function startPermissionStub (handler: StubHandler = allowAll) {
     req.on('end', () => {
       let body: unknown
       try { body = JSON.parse(Buffer.concat(chunks).toString('utf8')) } catch { body = undefined }
-      const check = { authorization: req.headers.authorization, contentType: req.headers['content-type'], body }
+      const check = { path: (req.url ?? '').split('?')[0] as string, authorization: req.headers.authorization, contentType: req.headers['content-type'], body }
       received.push(check)
       current(check, res)
     })
@@ -38,6 +40,8 @@ export async function startPermissionStub (handler: StubHandler = allowAll) {
   const { port, close } = await listenLocal(server)
   return {
     url: `http://127.0.0.1:${port}/check`,
+    /** The same stub as a batch endpoint (PERMISSIONS_BATCH_URL): its handler sees `path` '/batch'. */
+    batchUrl: `http://127.0.0.1:${port}/batch`,
     received,
     respond (next: StubHandler) { current = next },
     close

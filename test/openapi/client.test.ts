@@ -34,10 +34,10 @@ await writeFile(partial, types)
 await rename(partial, generatedFile)
 
 t.test('the generated types name the components', async (t) => {
-  for (const name of ['DownloadUrlRequest', 'DownloadUrlResponse', 'UploadUrlRequest', 'UploadUrlResponse', 'Problem', 'HealthStatus']) {
+  for (const name of ['DownloadUrlRequest', 'DownloadUrlResponse', 'UploadUrlRequest', 'UploadUrlResponse', 'Problem', 'HealthStatus', 'BatchRequest', 'BatchResponse', 'BatchDownloadItem', 'BatchUploadItem']) {
     t.match(types, new RegExp(`\\n\\s+${name}: \\{`), `components.schemas.${name}`)
   }
-  for (const operationId of ['createDownloadUrl', 'createUploadUrl', 'getLiveness']) {
+  for (const operationId of ['createDownloadUrl', 'createUploadUrl', 'getLiveness', 'createBatch']) {
     t.match(types, new RegExp(`\\n\\s+${operationId}: \\{`), `operations.${operationId}`)
   }
 })
@@ -64,10 +64,23 @@ interface ClientModule {
   uploadUrl: (client: unknown, body: Json) => Promise<Outcome>
   uploadUrlAsText: (client: unknown, body: Json) => Promise<Outcome>
   liveness: (client: unknown) => Promise<Outcome>
+  batch: (client: unknown, body: Json) => Promise<Outcome>
 }
 // Imported by URL so that `npm run typecheck` does not follow it (it is checked above, against
 // the generated types). Types are erased at run time: running it needs no generated code.
 const client = await import(new URL('client.ts', clientDir).href) as ClientModule
+
+/** A component with its `$ref`s to other components replaced by them (the checker reads one schema). */
+function resolved (name: string): Parameters<typeof Schema.Check>[0] {
+  const inline = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(inline)
+    if (value === null || typeof value !== 'object') return value
+    const ref = (value as Json).$ref
+    if (typeof ref === 'string' && ref.startsWith('#/components/schemas/')) return inline(schemas[ref.slice('#/components/schemas/'.length)])
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, inline(item)]))
+  }
+  return inline(schemas[name]) as Parameters<typeof Schema.Check>[0]
+}
 
 /** Checks an answer against the document: status, media type and body schema. */
 function conforms (t: Test, outcome: { status: number, contentType: string | null, data?: unknown, error?: unknown }, status: number, schema: string) {
@@ -75,7 +88,7 @@ function conforms (t: Test, outcome: { status: number, contentType: string | nul
   const body = status < 400 ? outcome.data : outcome.error
   const mediaType = status < 400 ? 'application/json' : 'application/problem+json'
   t.match(outcome.contentType, new RegExp(`^${mediaType.replace('+', '\\+')}`), mediaType)
-  t.ok(Schema.Check(schemas[schema] as Parameters<typeof Schema.Check>[0], body), `the body is a ${schema}`)
+  t.ok(Schema.Check(resolved(schema), body), `the body is a ${schema}`)
 }
 
 t.test('driving r2-signer through the generated client', async (t) => {
@@ -93,6 +106,30 @@ t.test('driving r2-signer through the generated client', async (t) => {
     const outcome = await client.uploadUrl(alice, { key: 'users/alice/notes.txt', contentType: 'text/plain', contentLength: 8 })
     conforms(t, outcome, 200, 'UploadUrlResponse')
     t.same(outcome.data?.headers, { 'content-type': 'text/plain', 'content-length': '8' })
+  })
+
+  t.test('a batch: signed and refused items, each checked against its component', async (t) => {
+    app.permissions.respond((check, res) => json(res, 200, { allowed: !(check.body as { key: string }).key.includes('bob') }))
+    t.teardown(() => app.permissions.respond((_check, res) => json(res, 200, { allowed: true })))
+    const outcome = await client.batch(alice, {
+      expiresIn: 90,
+      items: [
+        { op: 'download', key: 'users/alice/a.jpg' },
+        { op: 'upload', key: 'users/alice/b.txt', contentType: 'text/plain', contentLength: 3 },
+        { op: 'download', key: 'users/bob/c.jpg' },
+        { op: 'download', key: 'users/../d.jpg' }
+      ]
+    })
+    conforms(t, outcome, 200, 'BatchResponse')
+    const items = outcome.data?.items as Json[]
+    t.same(items.map((item) => item.status), [200, 200, 403, 400])
+    t.ok(Schema.Check(resolved('BatchSignedItem'), items[0]), 'a BatchSignedItem')
+    t.ok(Schema.Check(resolved('BatchSignedItem'), items[1]), 'a BatchSignedItem')
+    t.ok(Schema.Check(resolved('BatchRefusedItem'), items[2]), 'a BatchRefusedItem')
+    t.equal(items[2]?.problem.code, 'PERMISSION_DENIED')
+    t.equal(items[3]?.problem.code, 'INVALID_KEY')
+    const empty = await client.batch(alice, { items: [] })
+    conforms(t, empty, 400, 'Problem')
   })
 
   t.test('liveness', async (t) => {

@@ -6,7 +6,7 @@
  * the whole app over real HTTP with a real permission stub.
  */
 import t from 'tap'
-import { createCachingPermissionClient, decisionKey, ExpiringLru, type AskingClient } from '../../src/permissions/decision-cache.js'
+import { createCachingPermissionClient, decisionKey, decisionKeys, ExpiringLru, type AskingClient } from '../../src/permissions/decision-cache.js'
 import { maxAge, type PermissionAnswer, type PermissionDecision, type PermissionQuery } from '../../src/permissions/permission-client.js'
 import { buildApp } from '../../src/app.js'
 import type { UploadLimits } from '../../src/uploads/policy.js'
@@ -332,6 +332,17 @@ t.test('configuration: defaults and limits', async (t) => {
     t.ok(error instanceof ConfigError, `${name}=${value} rejected`)
     t.same((error as ConfigError | undefined)?.variables, [name], `names ${name}`)
   }
+})
+
+t.test('decisionKeys (a batch, the header hashed once) gives exactly the keys decisionKey gives', async (t) => {
+  const authorization = `Bearer ${'x'.repeat(1500)}`
+  const queries = [
+    { subject: 'alice', action: 'read' as const, bucket: 'media', key: 'a' },
+    { subject: 'al\nice', action: 'write' as const, bucket: 'other', key: 'users/alice/Übersicht 📄.pdf' },
+    { subject: 'bob', action: 'read' as const, bucket: 'media', key: 'a' }
+  ]
+  t.same(decisionKeys(authorization, queries), queries.map((query) => decisionKey(authorization, query)))
+  t.equal(new Set(decisionKeys(authorization, queries)).size, 3, 'distinct queries, distinct keys')
 })
 
 t.test('forgetAll (a revocation was made): stored decisions dropped, an answer already on its way not stored', async (t) => {

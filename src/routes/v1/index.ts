@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import downloadUrls from './download-urls.js'
 import uploadUrls from './upload-urls.js'
 import multipartUploads from './multipart-uploads/index.js'
+import batch from './batch.js'
 
 /**
  * Everything under /v1 requires a verified bearer token (the equivalent of
@@ -12,6 +13,7 @@ const v1: FastifyPluginAsync = async (app) => {
   await app.register(downloadUrls)
   await app.register(uploadUrls)
   await app.register(multipartUploads)
+  await app.register(batch)
 }
 
 export default v1

@@ -74,6 +74,24 @@ export async function uploadUrlAsText (client: Client, body: Schemas['UploadUrlR
   }))
 }
 
+export async function batch (client: Client, body: Schemas['BatchRequest']): Promise<Outcome<Schemas['BatchResponse']>> {
+  const result = await client.POST('/v1/batch', { body })
+  if (result.data !== undefined) {
+    // Each item is signed (status 200 and a URL) or refused (a status and a Problem).
+    for (const item of result.data.items) {
+      if ('problem' in item) {
+        const code: Problem['code'] = item.problem.code
+        void code
+      } else {
+        const url: string = item.url
+        const method: 'GET' | 'HEAD' | 'PUT' = item.method
+        void [url, method]
+      }
+    }
+  }
+  return outcome(result)
+}
+
 export async function liveness (client: Client): Promise<Outcome<Schemas['HealthStatus']>> {
   return outcome(await client.GET('/healthz'))
 }
@@ -87,7 +105,10 @@ const checks: Array<true> = [
   true as Equal<Schemas['DownloadUrlRequest']['key'], string>,
   true as Equal<Schemas['UploadUrlRequest']['contentLength'], number>,
   true as Equal<Schemas['Problem']['status'], number>,
-  true as Equal<operations['createDownloadUrl']['requestBody']['content']['application/json'], Schemas['DownloadUrlRequest']>
+  true as Equal<operations['createDownloadUrl']['requestBody']['content']['application/json'], Schemas['DownloadUrlRequest']>,
+  true as Equal<Schemas['BatchDownloadItem']['op'], 'download'>,
+  true as Equal<Schemas['BatchUploadItem']['contentLength'], number>,
+  true as Equal<Schemas['BatchRequest']['items'], Array<Schemas['BatchDownloadItem'] | Schemas['BatchUploadItem']>>
 ]
 void checks
 
@@ -103,6 +124,8 @@ export async function typeErrors (client: Client): Promise<void> {
   // @ts-expect-error unknown fields are not part of the contract (additionalProperties: false)
   const withUnknownField: Schemas['UploadUrlRequest'] = { key: 'a', contentType: 'text/plain', acl: 'public-read' }
   void withUnknownField
+  // @ts-expect-error a batch item names its op
+  await client.POST('/v1/batch', { body: { items: [{ key: 'a' }] } })
   // @ts-expect-error no such route
   await client.POST('/v1/delete-everything', { body: {} })
   // @ts-expect-error /healthz is GET only

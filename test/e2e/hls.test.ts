@@ -1,8 +1,4 @@
 /**
- * NEEDS /v1/batch (issue 11) — PENDING: named *.pending.ts so tap's `test/**\/*.test.ts` does not run
- * it yet. It fails until r2-signer has `POST /v1/batch`; rename it to test/e2e/hls.test.ts when the
- * endpoint lands (run it alone with `npx tap test/e2e/hls.pending.ts`).
- *
  * Private HLS streaming in a real browser: headless Chromium plays, with hls.js, an HLS video whose
  * playlist and segments are private objects in Ceph RGW, through the example media app
  * (examples/media-app, "Stream (HLS)" view). What it expects of the endpoint:
