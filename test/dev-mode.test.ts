@@ -99,7 +99,7 @@ t.test('the banner, the pretty logs without asset requests, and npm run token --
   const sign = (token: string, key: string) => fetch(`${base}/v1/upload-urls`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ key, contentType: 'text/plain' })
+    body: JSON.stringify({ key, contentType: 'text/plain', contentLength: 5 })
   })
   const aliceForBob = await sign(aliceToken, 'users/bob/x.txt')
   t.equal(aliceForBob.status, 403, 'alice may not write to users/bob/')

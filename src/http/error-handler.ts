@@ -69,10 +69,11 @@ export function validationProblem (issues: ValidationIssue[], context: string, m
   const field = issue.instancePath.replace(/^\//, '').replaceAll('/', '.')
   const where = field === '' ? context : `${context}.${field}`
   if (issue.keyword === 'required') {
-    // A missing field whose schema names a code of its own (e.g. uploadToken: INVALID_UPLOAD_TOKEN) answers that code.
+    // A missing field whose schema names a code of its own (e.g. uploadToken: INVALID_UPLOAD_TOKEN) answers
+    // that code; a missing key, like a key of the wrong JSON type, is no key at all: INVALID_REQUEST.
     const properties = issue.parentSchema?.properties as Record<string, Record<string, unknown>> | undefined
     const own = properties?.[String(issue.params.missingProperty)]?.[ERROR_CODE_KEYWORD] as ProblemCode | undefined
-    if (own !== undefined && problemEntry(own).fixed !== true) return new HttpProblem(own, `${where} ${describeIssue(issue)}.`)
+    if (own !== undefined && own !== 'INVALID_KEY' && problemEntry(own).fixed !== true) return new HttpProblem(own, `${where} ${describeIssue(issue)}.`)
   }
   const code = issue.parentSchema?.[ERROR_CODE_KEYWORD] as ProblemCode | undefined
   // A key that is not even a string is no key at all: INVALID_REQUEST, like any other wrong JSON type.

@@ -1,6 +1,6 @@
 /**
  * A browser calls r2-signer directly (issue 13): headless Chromium on a page served from another
- * origin (a tiny static server on 127.0.0.1, another port) runs the README's browser snippet
+ * origin (a tiny static server on 127.0.0.1, another port) runs the browser snippet of docs/browser.md
  * verbatim — a multipart upload through r2-signer's API and Ceph RGW — then gets a download URL and
  * fetches the object from Ceph with it. A page on an origin not in CORS_ORIGINS is blocked by the
  * browser itself: the preflight answers without Access-Control-Allow-Origin, so the request is
@@ -27,12 +27,12 @@ async function pageServer (): Promise<string> {
   return `http://127.0.0.1:${address.port}`
 }
 
-/** The README's browser snippet (the code block after "In a browser (`signer()` …"), as written there. */
+/** The browser snippet of docs/browser.md (the code block after "In a browser (`signer()` …"), as written there. */
 async function readmeBrowserSnippet (): Promise<string> {
-  const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8')
+  const readme = await readFile(new URL('../../docs/browser.md', import.meta.url), 'utf8')
   const start = readme.indexOf('In a browser (`signer()`')
   const match = /```js\n([\s\S]*?)```/.exec(readme.slice(start))
-  if (start < 0 || match === null) throw new Error('the README has no browser snippet')
+  if (start < 0 || match === null) throw new Error('docs/browser.md has no browser snippet')
   return match[1] as string
 }
 

@@ -13,6 +13,8 @@ import { bearer, tokenFor } from '../helpers/tokens.js'
 import { OBJECT_KEY_RULES } from '../../src/schemas/object-key.js'
 
 const UPLOAD_ID = '2~eTVBiQEBslryxi-1OdiKJF7YeCFINXK'
+/** Well-formed (the schema's pattern), so the body's other faults are the ones answered. */
+const TOKEN = 'v1.' + 'a'.repeat(20) + '.' + 'b'.repeat(43)
 
 const app = await build(t, { env: { SIGNED_URL_MAX_TTL_SECONDS: '3600' } })
 
@@ -109,7 +111,7 @@ t.test('INVALID_KEY says which rule failed', async (t) => {
 
 t.test('expiresIn above SIGNED_URL_MAX_TTL_SECONDS says that limit, however far above', async (t) => {
   for (const expiresIn of [3601, 604800, 604801, 1e9]) {
-    for (const [route, extra] of [['/v1/download-urls', {}], ['/v1/upload-urls', { contentType: 'text/plain' }]] as const) {
+    for (const [route, extra] of [['/v1/download-urls', {}], ['/v1/upload-urls', { contentType: 'text/plain', contentLength: 5 }]] as const) {
       const body = await expectProblem(t, await postAsAlice(app, route, { key: 'a', expiresIn, ...extra }), 400, 'INVALID_EXPIRES_IN', `${route} ${expiresIn}`)
       t.equal(body.detail, 'body.expiresIn must be at most 3600 seconds (SIGNED_URL_MAX_TTL_SECONDS).')
     }
@@ -152,14 +154,14 @@ t.test('sweep: no detail of a wrong body quotes a regular expression or validato
   ]
   const routes: Array<{ method: string, path: string, fields: string[], valid: Json }> = [
     { method: 'POST', path: '/v1/download-urls', fields: ['key', 'bucket', 'expiresIn', 'method', 'disposition', 'filename', 'contentType'], valid: { key: 'a' } },
-    { method: 'POST', path: '/v1/upload-urls', fields: ['key', 'bucket', 'expiresIn', 'contentType', 'contentLength', 'contentMd5'], valid: { key: 'a', contentType: 'text/plain' } },
-    { method: 'POST', path: '/v1/multipart-uploads', fields: ['key', 'bucket', 'contentType', 'size', 'partSize'], valid: { key: 'a', contentType: 'video/mp4' } },
-    { method: 'POST', path: uploadPath(UPLOAD_ID, '/part-urls'), fields: ['key', 'bucket', 'expiresIn', 'partNumbers'], valid: { key: 'a', partNumbers: [1] } },
-    { method: 'POST', path: uploadPath(UPLOAD_ID, '/complete'), fields: ['key', 'bucket', 'parts'], valid: { key: 'a', parts: [{ partNumber: 1, etag: '"x"' }] } }
+    { method: 'POST', path: '/v1/upload-urls', fields: ['key', 'bucket', 'expiresIn', 'contentType', 'contentLength', 'contentMd5'], valid: { key: 'a', contentType: 'text/plain', contentLength: 5 } },
+    { method: 'POST', path: '/v1/multipart-uploads', fields: ['key', 'bucket', 'contentType', 'size', 'partSize'], valid: { key: 'a', contentType: 'video/mp4', size: 1048576 } },
+    { method: 'POST', path: uploadPath(UPLOAD_ID, '/part-urls'), fields: ['key', 'bucket', 'expiresIn', 'partNumbers'], valid: { key: 'a', partNumbers: [1], uploadToken: TOKEN } },
+    { method: 'POST', path: uploadPath(UPLOAD_ID, '/complete'), fields: ['key', 'bucket', 'parts'], valid: { key: 'a', parts: [{ partNumber: 1, etag: '"x"' }], uploadToken: TOKEN } }
   ]
   const extra: Array<[string, string, unknown]> = [
-    ['POST', uploadPath(UPLOAD_ID, '/part-urls'), { key: 'a', partNumbers: [1, 2, 1] }],
-    ['POST', uploadPath(UPLOAD_ID, '/part-urls'), { key: 'a', partNumbers: Array.from({ length: 1001 }, (_, i) => i + 1) }],
+    ['POST', uploadPath(UPLOAD_ID, '/part-urls'), { key: 'a', partNumbers: [1, 2, 1], uploadToken: TOKEN }],
+    ['POST', uploadPath(UPLOAD_ID, '/part-urls'), { key: 'a', partNumbers: Array.from({ length: 1001 }, (_, i) => i + 1), uploadToken: TOKEN }],
     ['POST', uploadPath(UPLOAD_ID, '/complete'), { key: 'a', parts: [{ partNumber: 1, etag: 'a b' }] }],
     ['POST', uploadPath(UPLOAD_ID, '/complete'), { key: 'a', parts: [{ partNumber: 1 }] }],
     ['POST', uploadPath(UPLOAD_ID, '/complete'), { key: 'a', parts: [{ partNumber: 1, etag: '"x"', size: 1 }] }],
@@ -191,11 +193,11 @@ t.test('sweep: no detail of a wrong body quotes a regular expression or validato
 t.test('the phrasing of common mistakes', async (t) => {
   const detailOf = async (method: string, path: string, body?: unknown) => String((await call(app, method, path, body)).body.detail)
   t.equal(await detailOf('POST', '/v1/download-urls', {}), 'body is missing the required property "key".')
-  t.equal(await detailOf('POST', uploadPath(UPLOAD_ID, '/part-urls'), { key: 'a', partNumbers: [1, 2, 1] }), 'body.partNumbers must not list the same value twice (items 0 and 2 are the same).')
+  t.equal(await detailOf('POST', uploadPath(UPLOAD_ID, '/part-urls'), { key: 'a', partNumbers: [1, 2, 1], uploadToken: TOKEN }), 'body.partNumbers must not list the same value twice (items 0 and 2 are the same).')
   t.equal(await detailOf('POST', '/v1/download-urls', { key: 'a', bucket: 'Bad_Bucket' }), 'body.bucket must be a bucket name: 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit.')
-  t.equal(await detailOf('POST', '/v1/upload-urls', { key: 'a', contentType: 'video' }), 'body.contentType must be a media type such as "video/mp4" or "text/plain; charset=utf-8".')
+  t.equal(await detailOf('POST', '/v1/upload-urls', { key: 'a', contentType: 'video', contentLength: 5 }), 'body.contentType must be a media type such as "video/mp4" or "text/plain; charset=utf-8".')
   t.equal(await detailOf('POST', '/v1/download-urls', { key: 'a', method: 'PUT' }), 'body.method must be one of "GET", "HEAD".')
-  t.equal(await detailOf('POST', uploadPath(UPLOAD_ID, '/part-urls'), { key: 'a', partNumbers: [] }), 'body.partNumbers must list at least 1 item.')
+  t.equal(await detailOf('POST', uploadPath(UPLOAD_ID, '/part-urls'), { key: 'a', partNumbers: [], uploadToken: TOKEN }), 'body.partNumbers must list at least 1 item.')
 })
 
 t.test('a token is still required for a well-formed request to a known route', async (t) => {

@@ -6,12 +6,13 @@
  */
 import t, { type Test } from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { answerOf, build, expectProblem, type TestApp } from '../helpers/app.js'
+import { answerOf, build, expectProblem, OFFLINE_STORAGE_ENV, type TestApp } from '../helpers/app.js'
 import { bearer, tokenFor } from '../helpers/tokens.js'
 import { redisUrl, testKeyPrefix } from '../helpers/redis.js'
 import { startPermissionStub, json } from '../helpers/permission-stub.js'
 import { eventually } from '../helpers/shared-state.js'
 import { decisionKey } from '../../src/permissions/decision-cache.js'
+import { createUploadTokens } from '../../src/uploads/upload-token.js'
 
 const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef-0123456789'
 
@@ -35,6 +36,20 @@ function admin (app: TestApp, method: string, path: string, body?: unknown): Pro
   })
 }
 
+/** The uploadToken POST /v1/multipart-uploads would have answered for upload-1 of big.bin: `parts` parts of 5 MiB. */
+function uploadToken (parts: number): string {
+  const partSize = 5 * 1024 * 1024
+  return createUploadTokens(OFFLINE_STORAGE_ENV.S3_SECRET_ACCESS_KEY).issue({
+    uploadId: 'upload-1',
+    bucket: 'media',
+    key: 'big.bin',
+    size: parts * partSize,
+    partSize,
+    contentType: 'application/octet-stream',
+    policy: { maxBytes: parts * partSize, contentTypes: [], writeOnce: false }
+  })
+}
+
 /** Waits for the start of a fresh rate-limit window (windows are aligned to the wall clock). */
 async function freshWindow (windowMs: number): Promise<void> {
   await sleep(windowMs - (Date.now() % windowMs) + 30)
@@ -45,7 +60,7 @@ t.test('the URL limit is shared by every instance and resets with the window', a
   const [a, b, c] = await threeInstances(t, { RATE_LIMIT_URLS_PER_MINUTE: '10' }, { rateLimitWindowMs: windowMs }) as [TestApp, TestApp, TestApp]
   await freshWindow(windowMs)
   // 8 part URLs on A (one unit each), one download on B and one on C: the 10 units of the window.
-  const parts = await a.post('/v1/multipart-uploads/upload-1/part-urls', { key: 'big.bin', partNumbers: [1, 2, 3, 4, 5, 6, 7, 8] }, bearer(tokenFor('alice')))
+  const parts = await a.post('/v1/multipart-uploads/upload-1/part-urls', { key: 'big.bin', partNumbers: [1, 2, 3, 4, 5, 6, 7, 8], uploadToken: uploadToken(11) }, bearer(tokenFor('alice')))
   t.equal(parts.status, 200, '8 part URLs on A')
   t.equal((await download(b, 'alice')).status, 200, 'the 9th URL on B')
   t.equal((await download(c, 'alice')).status, 200, 'the 10th URL on C')
@@ -60,7 +75,7 @@ t.test('the URL limit is shared by every instance and resets with the window', a
     t.equal(answer.headers.get('ratelimit-reset'), answer.headers.get('retry-after'))
   }
   t.equal((await download(b, 'bob')).status, 200, 'another subject has its own budget')
-  const tooMany = await a.post('/v1/multipart-uploads/upload-1/part-urls', { key: 'big.bin', partNumbers: Array.from({ length: 11 }, (_, i) => i + 1) }, bearer(tokenFor('carol')))
+  const tooMany = await a.post('/v1/multipart-uploads/upload-1/part-urls', { key: 'big.bin', partNumbers: Array.from({ length: 11 }, (_, i) => i + 1), uploadToken: uploadToken(11) }, bearer(tokenFor('carol')))
   const body = await expectProblem(t, tooMany, 429, 'RATE_LIMITED', 'more part URLs than the limit in one request')
   t.match(body.detail, /asks for 11 URLs; at most 10/)
 
