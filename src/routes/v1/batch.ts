@@ -44,7 +44,7 @@ const batch: FastifyPluginAsyncTypebox = async (app) => {
     if (item === null || typeof item !== 'object' || Array.isArray(item)) return new HttpProblem('INVALID_REQUEST', `${where} must be an object.`)
     const op = (item as { op?: unknown }).op
     if (op !== 'download' && op !== 'upload') {
-      return new HttpProblem('INVALID_REQUEST', op === undefined ? `${where} must have required property 'op'.` : `${where}.op must be "download" or "upload".`)
+      return new HttpProblem('INVALID_REQUEST', op === undefined ? `${where} is missing the required property "op".` : `${where}.op must be "download" or "upload".`)
     }
     const validate = validators[op]
     if (validate(item)) return undefined
