@@ -7,7 +7,7 @@ import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import { buildApp } from '../../src/app.js'
-import type { RawEnv } from '../../src/config/config.js'
+import { ConfigError, type RawEnv } from '../../src/config/config.js'
 import { startPermissionStub, type PermissionStub, type StubHandler } from './permission-stub.js'
 import { createTestBucket, testStorage } from './storage.js'
 import { headerProxy, type HeaderProxy } from './header-proxy.js'
@@ -175,6 +175,29 @@ export async function configure (t: Test, env: RawEnv): Promise<ConfigureOutcome
   }
   t.teardown(() => app.close())
   return { app }
+}
+
+/** The app of a configuration that must work (fails the test with the configuration error otherwise). */
+export async function configured (t: Test, env: RawEnv): Promise<FastifyInstance> {
+  const outcome = await configure(t, env)
+  if (outcome.error !== undefined) t.fail(`unexpected configuration error: ${(outcome.error as Error).message}`)
+  return outcome.app as FastifyInstance
+}
+
+/**
+ * Asserts one ConfigError naming exactly `variables` (in any order), each in the message, and
+ * echoing none of the environment's secrets, the test JWT secret, or `secrets`.
+ */
+export async function rejectsConfig (t: Test, env: RawEnv, variables: string[], secrets: string[] = []): Promise<ConfigError | undefined> {
+  const { error } = await configure(t, env)
+  t.ok(error instanceof ConfigError, `a ConfigError (got ${String(error)})`)
+  if (!(error instanceof ConfigError)) return undefined
+  t.same([...error.variables].sort(), [...variables].sort(), `names ${variables.join(', ')}`)
+  for (const name of variables) t.match(error.message, name, `message names ${name}`)
+  for (const secret of [env.S3_SECRET_ACCESS_KEY, env.JWT_SECRET, TEST_JWT_SECRET, ...secrets]) {
+    if (secret !== undefined && secret !== '') t.notOk(error.message.includes(secret), 'no secret is echoed')
+  }
+  return error
 }
 
 export type Json = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -2,28 +2,12 @@
  * The shared-state variables: defaults (no Redis: everything in-process), each validated, and a
  * REDIS_URL (which may carry a password) never echoed in the error.
  */
-import t, { type Test } from 'tap'
-import type { FastifyInstance } from 'fastify'
-import { ConfigError, type RawEnv } from '../../src/config/config.js'
-import { configure } from '../helpers/app.js'
-import { OFFLINE_STORAGE_ENV } from '../helpers/app.js'
+import t from 'tap'
+import type { RawEnv } from '../../src/config/config.js'
+import { configured, OFFLINE_STORAGE_ENV, rejectsConfig } from '../helpers/app.js'
 import { TEST_JWT_SECRET } from '../helpers/tokens.js'
 
 const GOOD: RawEnv = { ...OFFLINE_STORAGE_ENV, LOG_LEVEL: 'silent', JWT_SECRET: TEST_JWT_SECRET, PERMISSIONS_URL: 'http://127.0.0.1:9/check' }
-
-async function configured (t: Test, env: RawEnv): Promise<FastifyInstance> {
-  const outcome = await configure(t, env)
-  if (outcome.error !== undefined) t.fail(`unexpected configuration error: ${(outcome.error as Error).message}`)
-  return outcome.app as FastifyInstance
-}
-
-async function rejects (t: Test, env: RawEnv, variables: string[]): Promise<ConfigError | undefined> {
-  const { error } = await configure(t, env)
-  t.ok(error instanceof ConfigError, `a ConfigError (got ${String(error)})`)
-  if (!(error instanceof ConfigError)) return undefined
-  t.same([...error.variables].sort(), [...variables].sort(), `names ${variables.join(', ')}`)
-  return error
-}
 
 t.test('defaults: no Redis, 600 URLs and 120 failed authentications a minute, revocations fail closed, no proxy trusted', async (t) => {
   const app = await configured(t, GOOD)
@@ -52,7 +36,7 @@ t.test('all set', async (t) => {
 })
 
 t.test('each variable validated, all named in one error, the Redis URL never echoed', async (t) => {
-  const error = await rejects(t, {
+  const error = await rejectsConfig(t, {
     ...GOOD,
     REDIS_URL: 'http://user:hunter2-redis@redis.example:6379',
     REDIS_KEY_PREFIX: 'has space',
@@ -62,7 +46,7 @@ t.test('each variable validated, all named in one error, the Redis URL never ech
     TRUST_PROXY: 'yes please'
   }, ['REDIS_URL', 'REDIS_KEY_PREFIX', 'RATE_LIMIT_URLS_PER_MINUTE', 'RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE', 'REVOCATION_FAIL_OPEN', 'TRUST_PROXY'])
   t.notOk(error?.message.includes('hunter2-redis'), 'no password in the message')
-  await rejects(t, { ...GOOD, REDIS_URL: 'redis://' }, ['REDIS_URL'])
-  await rejects(t, { ...GOOD, REDIS_URL: 'not a url' }, ['REDIS_URL'])
-  await rejects(t, { ...GOOD, REDIS_KEY_PREFIX: 'x'.repeat(65) }, ['REDIS_KEY_PREFIX'])
+  await rejectsConfig(t, { ...GOOD, REDIS_URL: 'redis://' }, ['REDIS_URL'])
+  await rejectsConfig(t, { ...GOOD, REDIS_URL: 'not a url' }, ['REDIS_URL'])
+  await rejectsConfig(t, { ...GOOD, REDIS_KEY_PREFIX: 'x'.repeat(65) }, ['REDIS_KEY_PREFIX'])
 })

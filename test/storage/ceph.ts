@@ -12,10 +12,10 @@ import { ListBucketsCommand, S3Client } from '@aws-sdk/client-s3'
 import { execFile, spawn } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { closedPort as freePort } from '../helpers/ports.js'
 import { isAlive } from './state.js'
 
 export const CEPH_INSTALL_HINT = 'apt-get install -y --no-install-recommends radosgw ceph-mon ceph-osd'
@@ -261,18 +261,6 @@ function isOurs (pid: number, runDir: string): boolean {
   } catch {
     return false
   }
-}
-
-/** A port the OS considers free now; someone may take it before our daemon binds it. */
-function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 function logTails (runDir: string, lines = 20): string {

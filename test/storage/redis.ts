@@ -6,10 +6,11 @@
  */
 import { spawn } from 'node:child_process'
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
-import { connect, createServer, type AddressInfo } from 'node:net'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { closedPort as freePort } from '../helpers/ports.js'
 import { isAlive } from './state.js'
 
 export const REDIS_INSTALL_HINT = 'apt-get install -y --no-install-recommends redis-server'
@@ -107,17 +108,6 @@ function ping (port: number): Promise<boolean> {
     socket.once('error', () => done(false))
     socket.once('connect', () => socket.write('PING\r\n'))
     socket.once('data', (data) => done(data.toString('utf8').startsWith('+PONG')))
-  })
-}
-
-function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo
-      server.close(() => resolve(port))
-    })
   })
 }
 
