@@ -476,7 +476,7 @@ const resultFile = join(RESULTS, `bench-${runId}.json`)
 writeFileSync(resultFile, JSON.stringify({
   date: new Date().toISOString(),
   machine: { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, memoryMb: Math.round(totalmem() / 2 ** 20), platform: process.platform },
-  settings: { durationSeconds: DURATION, rounds: ROUNDS, warmupSeconds: WARMUP, connections: CONNECTIONS, pipelining: PIPELINING, jwt: ALG, phases: PHASES, logging: 'info, one line per request, sync file destination' },
+  settings: { durationSeconds: DURATION, rounds: ROUNDS, warmupSeconds: WARMUP, connections: CONNECTIONS, pipelining: PIPELINING, jwt: ALG, phases: PHASES, logging: 'info, one line per request, buffered file destination (bufferedLogDestination)' },
   summary,
   signer,
   processMaxRssMb: Object.fromEntries(Object.entries(processMaxRss).map(([role, bytes]) => [role, Number(mb(bytes))])),
