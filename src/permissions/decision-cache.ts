@@ -175,12 +175,17 @@ export function createCachingPermissionClient (client: AskingClient, { maxEntrie
     askMany: (authorization: string, queries: readonly PermissionQuery[]) => Promise<PermissionAnswer[]>): Promise<CheckedDecision[]> {
     const decided: CheckedDecision[] = new Array(entries.length)
     const generationAsked = generation
-    const peers = await Promise.all(entries.map(({ key }) => peerDecision(key, notAfterMs)))
     const rest: number[] = []
-    peers.forEach((decision, index) => {
-      if (decision === undefined) rest.push(index)
-      else decided[index] = { decision, source: 'peer' }
-    })
+    if (shared === undefined) {
+      // No shared store: no promise per entry (a batch has up to a thousand).
+      for (let index = 0; index < entries.length; index++) rest.push(index)
+    } else {
+      const peers = await Promise.all(entries.map(({ key }) => peerDecision(key, notAfterMs)))
+      peers.forEach((decision, index) => {
+        if (decision === undefined) rest.push(index)
+        else decided[index] = { decision, source: 'peer' }
+      })
+    }
     if (rest.length > 0) {
       const answers = await askMany(authorization, rest.map((index) => (entries[index] as { query: PermissionQuery }).query))
       rest.forEach((index, n) => {
