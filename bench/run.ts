@@ -31,14 +31,14 @@
  * (s, 2), BENCH_CONNECTIONS (100), BENCH_PIPELINING (1), BENCH_JWT (ES256 | RS256 | EdDSA |
  * HS256; ES256), BENCH_PHASES (hello,cached,uncached,cached-redis), BENCH_SIGNER_ROUNDS (9), BENCH_SIGNER_MS
  * (300), BENCH_APP_ENV (JSON merged into the app's environment), BENCH_NODE_ARGS (node flags for
- * the servers, e.g. --max-semi-space-size=8), BENCH_CPU_PROF=1 (after the
+ * the servers; by default the Dockerfile CMD's, e.g. its heap limit; '' for none), BENCH_CPU_PROF=1 (after the
  * rounds, one more run of each phase with the server under V8's sampling profiler: profiles in
  * bench/results/profiles/, CPU µs per request by area printed side by side). Quick run:
  *   BENCH_DURATION=2 BENCH_ROUNDS=1 BENCH_WARMUP=1 npm run bench
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
-import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { cpus, tmpdir, totalmem } from 'node:os'
@@ -136,6 +136,17 @@ const permissionsBatchUrl = `http://127.0.0.1:${(stub.address() as AddressInfo).
 
 // --- child processes ------------------------------------------------------------------------
 
+/**
+ * The node flags of the image's exec-form CMD (Dockerfile: `node <flags> dist/server.js`): the servers
+ * under test run as deployed, heap limits included, unless BENCH_NODE_ARGS says otherwise.
+ */
+function imageNodeFlags (): string[] {
+  const cmd = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').split('\n').filter((line) => line.startsWith('CMD ')).at(-1)
+  const args = JSON.parse(cmd?.slice(4) ?? '[]') as string[]
+  return args.slice(1, -1)
+}
+const NODE_FLAGS = env.BENCH_NODE_ARGS === undefined ? imageNodeFlags() : env.BENCH_NODE_ARGS.split(' ').filter(Boolean)
+
 const children: ChildProcess[] = []
 process.on('exit', () => { for (const child of children) if (child.exitCode === null) child.kill() })
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130))
@@ -160,7 +171,7 @@ interface Server { role: 'app' | 'hello' | 'app-redis', name: string, child: Chi
 async function startServer (role: Server['role'], { name = role as string, unbatched = false, appEnv = {} as Record<string, string> } = {}): Promise<Server> {
   const logFile = join(logDir, `${name}.log`)
   const child = fork(serverScript, [], {
-    execArgv: (env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
+    execArgv: NODE_FLAGS,
     env: {
       ...env,
       BENCH_ROLE: role === 'hello' ? 'hello' : 'app',
@@ -314,7 +325,7 @@ const fmt = (x: number): string => Math.round(x).toLocaleString('en-US')
 const mb = (bytes: number): string => (bytes / 1024 / 1024).toFixed(1)
 
 console.log(`r2-signer bench: node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${ALG} tokens, ` +
-  `${CONNECTIONS} connections, pipelining ${PIPELINING}, ${ROUNDS} rounds × ${DURATION} s, warm-up ${WARMUP} s`)
+  `${CONNECTIONS} connections, pipelining ${PIPELINING}, ${ROUNDS} rounds × ${DURATION} s, warm-up ${WARMUP} s, server flags: ${NODE_FLAGS.join(' ') || 'none'}`)
 
 for (const phase of PHASES) await measure(phase, -1, WARMUP)
 const measurements: Measurement[] = []
@@ -476,7 +487,7 @@ const resultFile = join(RESULTS, `bench-${runId}.json`)
 writeFileSync(resultFile, JSON.stringify({
   date: new Date().toISOString(),
   machine: { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, memoryMb: Math.round(totalmem() / 2 ** 20), platform: process.platform },
-  settings: { durationSeconds: DURATION, rounds: ROUNDS, warmupSeconds: WARMUP, connections: CONNECTIONS, pipelining: PIPELINING, jwt: ALG, phases: PHASES, logging: 'info, one line per request, sync file destination' },
+  settings: { durationSeconds: DURATION, rounds: ROUNDS, warmupSeconds: WARMUP, connections: CONNECTIONS, pipelining: PIPELINING, jwt: ALG, phases: PHASES, nodeFlags: NODE_FLAGS, logging: 'info, one line per request, buffered file destination (bufferedLogDestination)' },
   summary,
   signer,
   processMaxRssMb: Object.fromEntries(Object.entries(processMaxRss).map(([role, bytes]) => [role, Number(mb(bytes))])),

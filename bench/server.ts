@@ -4,23 +4,22 @@
  *  - `hello`: the baseline, a Fastify instance configured like buildApp's (same logger options,
  *    request ids, body limit, Ajv options, the same one-line-per-request logging plugin) with
  *    one route, GET /hello → {"hello":"world"}.
- * Both log at info to BENCH_LOG_FILE through a synchronous pino destination, as pino's default
- * stdout destination is in production. RSS is sampled every 20 ms; the parent reads and resets
+ * Both log at info to BENCH_LOG_FILE through the production server's destination (src/logging.ts:
+ * bufferedLogDestination, lines written in blocks), as src/server.ts logs to stdout. RSS is sampled every 20 ms; the parent reads and resets
  * the peak (and the CPU time used) over IPC between phases, and can have a phase CPU-profiled (V8 sampling profiler
  * through the inspector, so startup and idle time stay out of the profile).
  */
 import { writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector/promises'
 import Fastify, { type FastifyInstance } from 'fastify'
-import { pino } from 'pino'
 import { ajvOptions } from '../src/http/ajv.js'
 import requestLogging, { requestIdOptions } from '../src/http/request-logging.js'
-import { loggerOptions } from '../src/logging.js'
+import { bufferedLogDestination, loggerOptions } from '../src/logging.js'
 
 const role = process.env.BENCH_ROLE
 const logFile = process.env.BENCH_LOG_FILE
 if (logFile === undefined || (role !== 'app' && role !== 'hello')) throw new Error('BENCH_ROLE (app|hello) and BENCH_LOG_FILE are required')
-const logStream = pino.destination({ dest: logFile, sync: true })
+const logStream = bufferedLogDestination(logFile)
 
 async function helloWorld (): Promise<FastifyInstance> {
   // The options buildApp (src/app.ts) passes to Fastify.

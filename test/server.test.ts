@@ -124,6 +124,25 @@ t.test('SIGTERM: the in-flight request completes with 200, new connections are r
   t.ok(time(starting) <= time(completed) && time(completed) <= time(done), `in that order (${JSON.stringify(logs.map((line) => [line.msg, line.time]))})`)
 })
 
+t.test('logs are buffered, yet a line logged just before SIGTERM reaches stdout', async (t) => {
+  const server = await startServer(t, (_check, res) => json(res, 200, { allowed: true }))
+  const response = await freshRequest(`${server.url}/v1/download-urls`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-request-id': 'just-before-sigterm', ...bearer(tokenFor('alice')) },
+    body: JSON.stringify({ key: 'videos/intro.mp4' })
+  })
+  t.equal(response.status, 200)
+  // Its log line is written in onResponse, after the answer: give it a moment to be logged, far less
+  // than the destination's periodic flush (1 s), so that only the shutdown's flush can write it.
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  const before = server.logs().some((line) => line.requestId === 'just-before-sigterm')
+  server.kill('SIGTERM')
+  t.equal((await server.exited).code, 0)
+  const logs = server.logs()
+  t.match(logs.find((line) => line.requestId === 'just-before-sigterm'), { msg: 'request completed', status: 200 }, `the request's line is on stdout (${before ? 'already before SIGTERM' : 'written by the shutdown'})`)
+  t.ok(logs.some((line) => line.msg === 'shut down'), 'and the last line of the shutdown')
+})
+
 t.test('SIGINT is handled the same way', async (t) => {
   const server = await startServer(t, delayedAllow)
   server.kill('SIGINT')

@@ -64,6 +64,12 @@ export type ManyChecks =
   | { askMany: (authorization: string, queries: readonly PermissionQuery[]) => Promise<PermissionAnswer[]> }
   | { concurrency: number }
 
+/** A key asked in a batch round trip: its decision is `batch`'s answer at `index`. */
+interface BatchSlot {
+  readonly batch: Promise<CheckedDecision[]>
+  readonly index: number
+}
+
 interface Entry<V> {
   value: V
   expiresAt: number
@@ -128,7 +134,16 @@ const DECIDED: Record<'allowed' | 'denied', PermissionDecision> = { allowed: Obj
 
 export function createCachingPermissionClient (client: AskingClient, { maxEntries, maxTtlSeconds, now = Date.now, shared }: DecisionCacheOptions) {
   const cache = new ExpiringLru<PermissionDecision>(maxEntries)
-  const inFlight = new Map<string, Promise<CheckedDecision>>()
+  /**
+   * Decisions being asked, by key. A batch round trip's keys share its one promise (with their
+   * index in it) instead of a promise each; a request that joins one gets its own (pendingFor).
+   */
+  const inFlight = new Map<string, Promise<CheckedDecision> | BatchSlot>()
+  const pendingFor = (key: string): Promise<CheckedDecision> | undefined => {
+    const pending = inFlight.get(key)
+    if (pending === undefined || pending instanceof Promise) return pending
+    return pending.batch.then((decided) => decided[pending.index] as CheckedDecision)
+  }
   /** Bumped by forgetAll(): answers asked before it are not stored. */
   let generation = 0
 
@@ -175,12 +190,17 @@ export function createCachingPermissionClient (client: AskingClient, { maxEntrie
     askMany: (authorization: string, queries: readonly PermissionQuery[]) => Promise<PermissionAnswer[]>): Promise<CheckedDecision[]> {
     const decided: CheckedDecision[] = new Array(entries.length)
     const generationAsked = generation
-    const peers = await Promise.all(entries.map(({ key }) => peerDecision(key, notAfterMs)))
     const rest: number[] = []
-    peers.forEach((decision, index) => {
-      if (decision === undefined) rest.push(index)
-      else decided[index] = { decision, source: 'peer' }
-    })
+    if (shared === undefined) {
+      // No shared store: no promise per entry (a batch has up to a thousand).
+      for (let index = 0; index < entries.length; index++) rest.push(index)
+    } else {
+      const peers = await Promise.all(entries.map(({ key }) => peerDecision(key, notAfterMs)))
+      peers.forEach((decision, index) => {
+        if (decision === undefined) rest.push(index)
+        else decided[index] = { decision, source: 'peer' }
+      })
+    }
     if (rest.length > 0) {
       const answers = await askMany(authorization, rest.map((index) => (entries[index] as { query: PermissionQuery }).query))
       rest.forEach((index, n) => {
@@ -200,7 +220,7 @@ export function createCachingPermissionClient (client: AskingClient, { maxEntrie
     const askedAt = now()
     const stored = cache.get(key, askedAt)
     if (stored !== undefined) return { decision: stored, source: 'cache' }
-    const pending = inFlight.get(key)
+    const pending = pendingFor(key)
     if (pending !== undefined) return { decision: (await pending).decision, source: 'shared' }
 
     const asking = lookUp(key, authorization, query, askedAt, notAfterMs)
@@ -245,7 +265,7 @@ export function createCachingPermissionClient (client: AskingClient, { maxEntrie
       if (maxEntries > 0) {
         const stored = cache.get(key, askedAt)
         if (stored !== undefined) { settle(key, { decision: stored, source: 'cache' }); continue }
-        const pending = inFlight.get(key)
+        const pending = pendingFor(key)
         if (pending !== undefined) { joined.push(pending.then(({ decision }) => settle(key, { decision, source: 'shared' }))); continue }
       }
       toAsk.push({ key, query })
@@ -254,20 +274,22 @@ export function createCachingPermissionClient (client: AskingClient, { maxEntrie
     if ('askMany' in how) {
       const asking = lookUpMany(toAsk, authorization, askedAt, notAfterMs, how.askMany)
       // Each key is in flight until the batch is decided, so identical checks of other requests join it.
-      const mine = new Map<string, Promise<CheckedDecision>>()
+      const slots: BatchSlot[] = []
       if (maxEntries > 0) {
         toAsk.forEach(({ key }, index) => {
-          const one = asking.then((decided) => decided[index] as CheckedDecision)
-          one.catch(() => {})
-          inFlight.set(key, one)
-          mine.set(key, one)
+          const slot = { batch: asking, index }
+          inFlight.set(key, slot)
+          slots.push(slot)
         })
       }
       try {
         const decided = await asking
         toAsk.forEach(({ key }, index) => settle(key, decided[index] as CheckedDecision))
       } finally {
-        for (const [key, one] of mine) if (inFlight.get(key) === one) inFlight.delete(key)
+        for (const slot of slots) {
+          const { key } = toAsk[slot.index] as { key: string }
+          if (inFlight.get(key) === slot) inFlight.delete(key)
+        }
       }
     } else {
       let next = 0

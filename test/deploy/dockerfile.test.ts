@@ -155,7 +155,11 @@ t.test('the Dockerfile: stages and invariants', async (t) => {
   t.notMatch(users.at(-1)?.args, /^(root|0)(:|$)/, 'the last USER is not root')
   const cmd = ops('CMD').at(-1)
   t.ok(cmd !== undefined && users.at(-1) !== undefined && (users.at(-1) as Instruction).line < cmd.line, 'USER comes before CMD')
-  t.same(JSON.parse(cmd?.args ?? 'null'), ['node', 'dist/server.js'], 'exec-form CMD: node is PID 1 and receives SIGTERM')
+  const cmdArgs = JSON.parse(cmd?.args ?? 'null') as string[] | null
+  t.equal(cmdArgs?.[0], 'node', 'exec-form CMD: node is PID 1 and receives SIGTERM')
+  t.equal(cmdArgs?.at(-1), 'dist/server.js', 'CMD runs dist/server.js')
+  t.ok(cmdArgs?.slice(1, -1).every((flag) => /^--[a-z-]+=\d+$/.test(flag)), `between them only node flags (${cmdArgs?.join(' ') ?? ''})`)
+  t.ok(cmdArgs?.some((flag) => flag.startsWith('--max-old-space-size=')), 'a heap limit: RSS stays bounded under load (docs/performance.md)')
   t.same(ops('EXPOSE').map((i) => i.args), [String(schemaDefault('PORT'))], 'EXPOSE is the default PORT')
   t.ok(runtime.instructions.filter((i) => i.op === 'COPY' && i.flags.from === undefined).every((i) => /^package\.json package-lock\.json \.\/$/.test(i.args)),
     'the runtime stage takes only the package files from the context (dist comes from the build stage)')
@@ -279,13 +283,13 @@ t.test('replaying the build, then starting the production server from the runtim
   t.ok(devOnly.includes('typescript') && devOnly.includes('tap'), 'the lockfile marks dev-only packages')
   for (const name of devOnly) t.notOk(installed.has(name), `dev-only dependency ${name} not installed`)
 
-  // The production server, as the image runs it: `node dist/server.js` in WORKDIR, env only.
+  // The production server, as the image runs it: the CMD's `node <flags> dist/server.js` in WORKDIR, env only.
   const storage = testStorage()
   const bucket = await createTestBucket('docker')
   const stub = await startPermissionStub()
   t.teardown(stub.close)
   const server = startServerProcess({
-    args: ['dist/server.js'],
+    args: (JSON.parse((stages.at(-1) as Stage).instructions.filter((i) => i.op === 'CMD').at(-1)?.args ?? '[]') as string[]).slice(1),
     cwd: app,
     inheritEnv: ['PATH'],
     env: {

@@ -28,6 +28,17 @@ export interface SignedAnswer {
 export function downloadSigner (app: FastifyInstance, { counted = true }: { counted?: boolean } = {}) {
   const presign = counted ? app.signing.presign : app.signing.presignUncounted
   const mayServeInline = inlineContentTypeMatcher(app.config.downloads.inlineContentTypes)
+  // The URLs of a batch expire together: their expiresAt is formatted once, not once per URL.
+  let lastExpiry = NaN
+  let lastExpiresAt = ''
+  const formatExpiry = (date: Date): string => {
+    const time = date.getTime()
+    if (time !== lastExpiry) {
+      lastExpiry = time
+      lastExpiresAt = date.toISOString()
+    }
+    return lastExpiresAt
+  }
   return function signDownload (bucket: string, key: string, fields: DownloadFields, expiresIn: number, signingDate?: Date): SignedAnswer & { method: 'GET' | 'HEAD' } {
     const { method = 'GET', filename, contentType } = fields
     const asked = fields.disposition ?? (filename === undefined ? undefined : 'attachment')
@@ -43,6 +54,6 @@ export function downloadSigner (app: FastifyInstance, { counted = true }: { coun
       responseContentDisposition: disposition === undefined ? undefined : contentDisposition(disposition, filename),
       ...(signingDate !== undefined && { signingDate })
     })
-    return { url: signed.url, method, headers: {}, bucket, key, expiresIn, expiresAt: signed.expiresAt.toISOString() }
+    return { url: signed.url, method, headers: {}, bucket, key, expiresIn, expiresAt: formatExpiry(signed.expiresAt) }
   }
 }
