@@ -8,18 +8,18 @@
  * parameters and case-insensitively. A wildcard never matches a `+xml` type (`image/svg+xml`,
  * `audio/x+xml`): browsers render those as XML documents, which can carry script.
  */
+import { isMediaTypePattern, mediaTypeEssence, splitMediaTypeList } from './media-types.js'
+
 export const DEFAULT_INLINE_CONTENT_TYPES = 'image/*,audio/*,video/*,application/pdf,text/plain'
 
 /** `none`: no override is ever served inline. */
 export const NO_INLINE_CONTENT_TYPES = 'none'
 
-const ENTRY = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/(?:\*|[a-z0-9][a-z0-9!#$&^_.+-]*)$/
-
 /** The list's entries, or undefined when one is not a media type or `type/*`. */
 export function parseInlineContentTypes (value: string): string[] | undefined {
   if (value.trim().toLowerCase() === NO_INLINE_CONTENT_TYPES) return []
-  const entries = value.split(',').map((entry) => entry.trim().toLowerCase()).filter(Boolean)
-  if (entries.length === 0 || !entries.every((entry) => ENTRY.test(entry))) return undefined
+  const entries = splitMediaTypeList(value)
+  if (entries.length === 0 || !entries.every(isMediaTypePattern)) return undefined
   return entries
 }
 
@@ -28,7 +28,7 @@ export function inlineContentTypeMatcher (entries: readonly string[]): (contentT
   const exact = new Set(entries.filter((entry) => !entry.endsWith('/*')))
   const wildcardTypes = new Set(entries.filter((entry) => entry.endsWith('/*')).map((entry) => entry.slice(0, -2)))
   return (contentType) => {
-    const essence = (contentType.split(';')[0] ?? '').trim().toLowerCase()
+    const essence = mediaTypeEssence(contentType)
     if (exact.has(essence)) return true
     const [type = '', subtype = ''] = essence.split('/')
     return wildcardTypes.has(type) && !subtype.endsWith('+xml')

@@ -9,6 +9,8 @@
  * content-type, and `if-none-match: *` for write-once (storage answers 412 for an existing key).
  */
 
+import { isMediaTypePattern, mediaTypeEssence, splitMediaTypeList } from '../signing/media-types.js'
+
 /** S3's largest object (and R2's single-PUT limit, rounded up): the default ceiling. */
 export const DEFAULT_UPLOAD_MAX_BYTES = 5 * 1024 ** 3
 
@@ -36,17 +38,16 @@ export interface UploadPolicy {
   writeOnce: boolean
 }
 
-/** `type/subtype` or `type/*`, lower case, no parameters. */
-const PATTERN = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/(?:\*|[a-z0-9][a-z0-9!#$&^_.+-]*)$/
 const MAX_PATTERNS = 100
 
+/** `type/subtype` or `type/*`, lower case, no parameters, at most 255 characters. */
 export function isContentTypePattern (value: string): boolean {
-  return value.length <= 255 && PATTERN.test(value)
+  return value.length <= 255 && isMediaTypePattern(value)
 }
 
 /** UPLOAD_CONTENT_TYPES: a comma list of patterns (case-insensitive), or undefined when one is invalid. */
 export function parseContentTypeList (value: string): string[] | undefined {
-  const entries = value.split(',').map((entry) => entry.trim().toLowerCase()).filter(Boolean)
+  const entries = splitMediaTypeList(value)
   if (entries.length === 0 || entries.length > MAX_PATTERNS || !entries.every(isContentTypePattern)) return undefined
   return entries
 }
@@ -101,7 +102,7 @@ export function effectivePolicy (ceiling: UploadCeiling, limits: UploadLimits | 
 
 /** Does a Content-Type (parameters allowed) match a pattern list? Matched on the type alone, case-insensitively. */
 export function matchesContentTypes (patterns: readonly string[], contentType: string): boolean {
-  const essence = (contentType.split(';')[0] ?? '').trim().toLowerCase()
+  const essence = mediaTypeEssence(contentType)
   const type = essence.split('/')[0] ?? ''
   return patterns.some((pattern) => pattern === essence || pattern === `${type}/*`)
 }
