@@ -17,7 +17,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3'
 import type { BrowserContext, Page } from 'playwright-core'
-import { generateTestVideo, launchChromium } from '../helpers/browser.js'
+import { generateTestVideo, launchChromium, pageScripts } from '../helpers/browser.js'
 import { startMediaStack } from '../helpers/media-stack.js'
 import { s3Client } from '../helpers/storage.js'
 import { samplePdf } from '../../examples/media-app/sample-pdf.js'
@@ -104,16 +104,8 @@ async function stored (key: string): Promise<{ body: Buffer, contentType?: strin
   return { body: Buffer.from(await object.Body!.transformToByteArray()), contentType: object.ContentType }
 }
 const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`) })
-/** Runs JavaScript in the page (the project's TypeScript has no DOM types); `player` is the page's <video>. */
-const js = <T = unknown>(target: Page, code: string) => target.evaluate(`(async () => { const player = document.getElementById('player'); return (${code}) })()`) as Promise<T>
-/** Waits until `condition` holds in the page (polled: the page's CSP forbids waitForFunction's eval). */
-async function until (target: Page, condition: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await js<boolean>(target, condition))) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${condition}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
+/** `js` runs page code with `player` = the #player video; `until` polls a condition in the page. */
+const { js, until } = pageScripts('player')
 /**
  * Records, at every change of the upload's percentage label, the label and the share of the track
  * its bar fills, as a person sees them (computed widths): the two must always agree.

@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { BrowserContext, Page } from 'playwright-core'
-import { launchChromium } from '../helpers/browser.js'
+import { launchChromium, pageScripts } from '../helpers/browser.js'
 import { makeHlsRendition } from '../helpers/hls.js'
 import { startMediaStack } from '../helpers/media-stack.js'
 import { createSignerClient } from '../../examples/media-app/signer-client.js'
@@ -80,15 +80,8 @@ function recordNetwork (context: BrowserContext): { log: Exchange[], batches: Ba
   return { log, batches }
 }
 
-/** Runs JavaScript in the page (no DOM types in the project's TypeScript); `player` is the HLS <video>. */
-const js = <T = unknown>(target: Page, code: string) => target.evaluate(`(async () => { const player = document.getElementById('stream-player'); return (${code}) })()`) as Promise<T>
-async function until (target: Page, condition: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await js<boolean>(target, condition))) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${condition}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
+/** `js` runs page code with `player` = the #stream-player video; `until` polls a condition in the page. */
+const { js, until } = pageScripts('stream-player')
 /** The recorder reads an answer's body after the page has used it: waits (up to 5 s) until `check` holds. */
 async function recorded (check: () => boolean): Promise<void> {
   for (const deadline = Date.now() + 5000; !check() && Date.now() < deadline;) await new Promise((resolve) => setTimeout(resolve, 50))

@@ -100,3 +100,21 @@ export async function generateTestVideo (page: Page, options: TestVideoOptions):
     .sort((a, b) => a.timestampUs - b.timestampUs)
   return muxWebm({ width, height, frameDurationUs: Math.round(1e6 / fps) }, encoded)
 }
+
+/**
+ * Page helpers for a page whose video element has the id `playerId` (the project's TypeScript has no
+ * DOM types, so page code is a string): `js` runs an expression in the page with `player` bound to
+ * that element; `until` polls a condition (the page's CSP forbids waitForFunction's eval).
+ */
+export function pageScripts (playerId: string) {
+  const js = <T = unknown>(target: Page, code: string) =>
+    target.evaluate(`(async () => { const player = document.getElementById(${JSON.stringify(playerId)}); return (${code}) })()`) as Promise<T>
+  async function until (target: Page, condition: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    while (!(await js<boolean>(target, condition))) {
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${condition}`)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  }
+  return { js, until }
+}
