@@ -8,6 +8,9 @@
  *
  * Phases, alternated round by round (the order rotates so none always goes first):
  *  - hello:    GET /hello on the baseline instance
+ *  - hello-shaped: the baseline instance answering the cached route's exchange (a POST with a token and
+ *              a JSON key, a signed-URL-sized answer, cache-control: no-store) with none of its work:
+ *              the floor of HTTP, parsing, serializing and logging at that size
  *  - cached:   POST /v1/download-urls, 16 users × 8 keys, the stub answers `private, max-age=300`
  *              (after warm-up every decision comes from the cache)
  *  - uncached: POST /v1/download-urls with a key never seen before, the stub answers `no-store`
@@ -68,7 +71,7 @@ const SIGNER_MS = num('BENCH_SIGNER_MS', 300)
 const CPU_PROF = env.BENCH_CPU_PROF === '1'
 const BATCH_ITEMS = Math.round(num('BENCH_BATCH_ITEMS', 1000))
 const BATCH_CONNECTIONS = Math.round(num('BENCH_BATCH_CONNECTIONS', 4))
-const ALL_PHASES = ['hello', 'cached', 'uncached', 'unbatched', 'batch', 'cached-redis'] as const
+const ALL_PHASES = ['hello', 'hello-shaped', 'cached', 'uncached', 'unbatched', 'batch', 'cached-redis'] as const
 type Phase = (typeof ALL_PHASES)[number]
 const PHASES = (env.BENCH_PHASES ?? ALL_PHASES.join(',')).split(',').map((p) => p.trim()) as Phase[]
 if (PHASES.some((p) => !ALL_PHASES.includes(p))) throw new Error(`BENCH_PHASES: one or more of ${ALL_PHASES.join(', ')}`)
@@ -229,7 +232,7 @@ async function load (job: LoadJob): Promise<LoadResult> {
 
 const redis = PHASES.includes('cached-redis') ? await startRedis() : undefined
 const [hello, app, appRedis, unbatchedApp] = await Promise.all([
-  PHASES.includes('hello') ? startServer('hello') : undefined,
+  PHASES.some((p) => p === 'hello' || p === 'hello-shaped') ? startServer('hello') : undefined,
   PHASES.some((p) => p === 'cached' || p === 'uncached' || p === 'batch') ? startServer('app') : undefined,
   redis !== undefined ? startServer('app-redis', { appEnv: { REDIS_URL: redis.url, REDIS_KEY_PREFIX: `bench-${runId}:` } }) : undefined,
   PHASES.includes('unbatched') ? startServer('app', { name: 'app-unbatched', unbatched: true }) : undefined
@@ -248,6 +251,8 @@ function jobFor (phase: Phase, durationSeconds: number): { server: Server, job: 
   switch (phase) {
     case 'hello':
       return { server: hello as Server, job: { ...base, url: (hello as Server).address, requests: [{ method: 'GET', path: '/hello' }] } }
+    case 'hello-shaped':
+      return { server: hello as Server, job: { ...base, url: (hello as Server).address, requests: cachedRequests.map((r) => ({ ...r, path: '/hello-shaped' })) } }
     case 'cached':
       return { server: app as Server, job: { ...base, url: (app as Server).address, requests: cachedRequests } }
     case 'cached-redis':
@@ -314,7 +319,7 @@ async function measure (phase: Phase, round: number, durationSeconds: number): P
     memoryAtPeakMb: Object.fromEntries(Object.entries(memory).map(([k, v]) => [k, Number(mb(v))])),
     serverCpuMicrosPerRequest: cpuMicros / Math.max(1, result.total),
     permissionCallsPerRequest: (permissionCalls - callsBefore) / Math.max(1, result.total),
-    urlsPerSecond: result.requestsPerSecond * (phase === 'batch' ? BATCH_ITEMS : phase === 'hello' ? 0 : 1)
+    urlsPerSecond: result.requestsPerSecond * (phase === 'batch' ? BATCH_ITEMS : phase === 'hello' || phase === 'hello-shaped' ? 0 : 1)
   }
   const flag = m.non2xx + m.errors + m.timeouts > 0 ? `  !! non2xx=${m.non2xx} errors=${m.errors} timeouts=${m.timeouts}` : ''
   console.log(`  ${round === -1 ? 'warm-up ' : round === -2 ? 'profiled' : `round ${round + 1} `} ${phase.padEnd(12)} ${fmt(m.requestsPerSecond).padStart(7)} req/s  p50 ${m.latencyMs.p50} ms  p99 ${m.latencyMs.p99} ms  rss ${mb(m.peakRssBytes)} MB (heap ${m.memoryAtPeakMb.heapTotal}${m.memoryAtPeakMb.retainedHeap === undefined ? '' : `, ${m.memoryAtPeakMb.retainedHeap} after GC`}) cpu ${m.serverCpuMicrosPerRequest.toFixed(0)} µs/req  checks/req ${m.permissionCallsPerRequest.toFixed(3)}${flag}`)

@@ -33,6 +33,23 @@ async function helloWorld (): Promise<FastifyInstance> {
   app.removeContentTypeParser('text/plain')
   await app.register(requestLogging)
   app.get('/hello', async () => ({ hello: 'world' }))
+  // hello-shaped: the app's exchange without its work: a POST with a token and a JSON body, answered
+  // with a signed-URL-sized JSON object and the same headers (the floor of HTTP, parsing and logging).
+  const shapedAnswer = {
+    url: `https://0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com/media/cached/user-0/video-0.mp4?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Content-Sha256=UNSIGNED-PAYLOAD&X-Amz-Credential=0123456789abcdef0123456789abcdef%2F20261130%2Fauto%2Fs3%2Faws4_request&X-Amz-Date=20261130T065000Z&X-Amz-Expires=300&X-Amz-Signature=${'a'.repeat(64)}&X-Amz-SignedHeaders=host&x-id=GetObject`,
+    method: 'GET',
+    headers: {},
+    bucket: 'media',
+    key: 'cached/user-0/video-0.mp4',
+    expiresIn: 300,
+    expiresAt: '2026-11-30T06:55:00.000Z'
+  }
+  app.post('/hello-shaped', {
+    schema: { body: { type: 'object', required: ['key'], additionalProperties: false, properties: { key: { type: 'string', minLength: 1, maxLength: 1024 } } } }
+  }, async (_request, reply) => {
+    reply.header('cache-control', 'no-store')
+    return shapedAnswer
+  })
   return app
 }
 
