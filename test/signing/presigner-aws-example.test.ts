@@ -75,11 +75,14 @@ t.test('the presigner hot-path primitives reproduce it step by step', async (t) 
   t.equal(signCanonicalRequest(key, amzDate, '20130524/us-east-1/s3/aws4_request', canonicalRequest), SIGNATURE)
 
   const cache = new SigningKeyCache(EXAMPLE.secretAccessKey, 'us-east-1', 's3', 2)
-  t.same(cache.get('20130524'), key, 'cached key = derived key')
-  t.equal(cache.get('20130524'), cache.get('20130524'), 'same Buffer on the fast path')
+  t.equal(signCanonicalRequest(cache.get('20130524'), amzDate, '20130524/us-east-1/s3/aws4_request', canonicalRequest), SIGNATURE, 'cached keyed HMAC = HMAC with the derived key')
+  t.equal(cache.get('20130524'), cache.get('20130524'), 'same keyed HMAC on the fast path')
   cache.get('20130525')
-  cache.get('20130526') // evicts 20130524 (2 slots)
-  t.same(cache.get('20130524'), key, 're-derived after eviction')
+  const evicted = cache.get('20130524')
+  cache.get('20130526') // 26 and 27 evict 24 and 25 (2 slots)
+  cache.get('20130527')
+  t.not(cache.get('20130524'), evicted, 're-derived after eviction')
+  t.equal(cache.get('20130524')(STRING_TO_SIGN), SIGNATURE, 'and still signs the same')
 })
 
 t.test('the presigner = signQuery + the SDK S3 presigner extras (X-Amz-Content-Sha256, x-id)', async (t) => {
