@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import { sha256 } from '../signing/sigv4.js'
 import type { PermissionAnswer, PermissionDecision, PermissionQuery } from './permission-client.js'
 import type { UploadLimits } from '../uploads/policy.js'
@@ -10,7 +9,7 @@ import type { UploadLimits } from '../uploads/policy.js'
  *   `Cache-Control: max-age` says (capped at `maxTtlSeconds`), and never past the
  *   token's `exp`. Only "allowed" and "denied" are reused; 401s and failures never.
  * - The key is the exact Authorization header, subject, action, bucket and key (a decision
- *   may depend on any claim of the token), hashed with SHA-256: a fixed ~44-byte key per
+ *   may depend on any claim of the token), hashed with SHA-256 (decisionKey): a fixed ~44-byte key per
  *   entry instead of a 1–2 KB token plus a key of up to 1 KiB, and no live bearer tokens
  *   kept in the heap (or in a heap dump) for minutes.
  * - A decision is kept whole: an allowed one keeps its upload limits (`limits`), here and in the shared store.
@@ -114,20 +113,23 @@ export class ExpiringLru<V> {
 }
 
 /**
- * SHA-256 of the exact header and query, newline-separated. Only the subject (a JWT claim) may hold
- * a newline: the header, action, bucket and key cannot, so no two queries make the same string.
+ * SHA-256 of the Authorization header's SHA-256 and the query, newline-separated. Only the subject (a
+ * JWT claim) may hold a newline: the header hash, action, bucket and key cannot, so no two queries
+ * make the same string. The header is hashed on its own so that a batch hashes its 1–2 KB token once
+ * and then only each item's short query, all with one-shot hashing (no hash object per item).
  */
 export function decisionKey (authorization: string, query: PermissionQuery): string {
-  return sha256(`${authorization}\n${query.subject}\n${query.action}\n${query.bucket}\n${query.key}`, 'base64')
+  return keyUnder(sha256(authorization, 'base64'), query)
 }
 
-/**
- * decisionKey for many queries of one Authorization header: the header is hashed once and the
- * hash state copied per query (the same keys, without rehashing a 1–2 KB token per item).
- */
+/** decisionKey for many queries of one Authorization header (the header hashed once). */
 export function decisionKeys (authorization: string, queries: readonly PermissionQuery[]): string[] {
-  const prefix = createHash('sha256').update(`${authorization}\n`)
-  return queries.map((query) => prefix.copy().update(`${query.subject}\n${query.action}\n${query.bucket}\n${query.key}`).digest('base64'))
+  const authorizationHash = sha256(authorization, 'base64')
+  return queries.map((query) => keyUnder(authorizationHash, query))
+}
+
+function keyUnder (authorizationHash: string, query: PermissionQuery): string {
+  return sha256(`${authorizationHash}\n${query.subject}\n${query.action}\n${query.bucket}\n${query.key}`, 'base64')
 }
 
 const DECIDED: Record<'allowed' | 'denied', PermissionDecision> = { allowed: Object.freeze({ outcome: 'allowed' }), denied: Object.freeze({ outcome: 'denied' }) }
