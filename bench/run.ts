@@ -36,7 +36,8 @@
  * (300), BENCH_APP_ENV (JSON merged into the app's environment), BENCH_NODE_ARGS (node flags for
  * the servers; by default the Dockerfile CMD's, e.g. its heap limit; '' for none), BENCH_CPU_PROF=1 (after the
  * rounds, one more run of each phase with the server under V8's sampling profiler: profiles in
- * bench/results/profiles/, CPU µs per request by area printed side by side). Quick run:
+ * bench/results/profiles/, CPU µs per request by area printed side by side), BENCH_HELLO_SPIN_US (busy wait
+ * per hello-shaped request, a diagnostic; see bench/server.ts). Quick run:
  *   BENCH_DURATION=2 BENCH_ROUNDS=1 BENCH_WARMUP=1 npm run bench
  */
 import { fork, type ChildProcess } from 'node:child_process'

@@ -20,6 +20,16 @@ const role = process.env.BENCH_ROLE
 const logFile = process.env.BENCH_LOG_FILE
 if (logFile === undefined || (role !== 'app' && role !== 'hello')) throw new Error('BENCH_ROLE (app|hello) and BENCH_LOG_FILE are required')
 const logStream = bufferedLogDestination(logFile)
+/**
+ * BENCH_HELLO_SPIN_US: CPU time hello-shaped burns per request (busy wait), a diagnostic: on loopback a
+ * slower server finds the load generator asleep more often, so each answer's write also pays for
+ * waking it (docs/performance.md, "Where the time goes").
+ */
+const SPIN_MICROS = Number(process.env.BENCH_HELLO_SPIN_US ?? 0)
+function spin (micros: number): void {
+  const until = performance.now() + micros / 1000
+  while (performance.now() < until) { /* busy */ }
+}
 
 async function helloWorld (): Promise<FastifyInstance> {
   // The options buildApp (src/app.ts) passes to Fastify.
@@ -48,6 +58,7 @@ async function helloWorld (): Promise<FastifyInstance> {
     schema: { body: { type: 'object', required: ['key'], additionalProperties: false, properties: { key: { type: 'string', minLength: 1, maxLength: 1024 } } } }
   }, async (_request, reply) => {
     reply.header('cache-control', 'no-store')
+    if (SPIN_MICROS > 0) spin(SPIN_MICROS)
     return shapedAnswer
   })
   return app
