@@ -13,8 +13,9 @@ import fp from 'fastify-plugin'
 export default fp(async function connectionDraining (app) {
   let closing = false
   app.addHook('preClose', async () => { closing = true })
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     // HTTP/2 has no Connection header (and closes streams, not sockets).
     if (closing && request.raw.httpVersionMajor === 1) reply.header('connection', 'close')
+    done(null, payload)
   })
 }, { name: 'connection-draining' })

@@ -20,9 +20,10 @@ export default fp(async function slowClients (app) {
   server.headersTimeout = requestTimeoutMs
   server.connectionsCheckingInterval = Math.min(1000, Math.max(100, Math.floor(requestTimeoutMs / 4)))
 
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     // HTTP/2 has no Connection header (and closes streams, not sockets).
     if (request.raw.httpVersionMajor === 1 && bodyStillArriving(request.raw)) reply.header('connection', 'close')
+    done(null, payload)
   })
 }, { name: 'slow-clients', dependencies: ['config'] })
 

@@ -187,8 +187,12 @@ export default fp<StorageSafetyOptions>(async function storageSafety (app, optio
     check: enabled ? check : () => Promise.reject(new Error('the storage self-test is disabled'))
   } satisfies StorageSafety)
 
-  app.addHook('preHandler', async (request) => {
-    if (request.routeOptions.config.writesObjects === true) await assertWritable()
+  // The gate is added to the routes that write only (every other request skips a hook).
+  const gateWrites = async (): Promise<void> => { await assertWritable() }
+  app.addHook('onRoute', (route) => {
+    if ((route.config as { writesObjects?: boolean } | undefined)?.writesObjects !== true) return
+    const existing = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler]
+    route.preHandler = [gateWrites, ...existing]
   })
 
   if (enabled) {
