@@ -74,17 +74,22 @@ const batch: FastifyPluginAsyncTypebox = async (app) => {
     await app.rateLimits.consumeUrls(request, items.length)
     const results: BatchItemResult[] = new Array(items.length)
 
-    // 1. validate each item
-    const valid: Array<{ index: number, item: Item }> = []
-    items.forEach((item, index) => {
-      const problem = invalidItem(item, index)
-      if (problem === undefined) valid.push({ index, item: item as Item })
-      else results[index] = refused(problem)
-    })
+    // 1. validate each item (the valid ones are kept by index: no object per item)
+    const valid: number[] = []
+    let anyUpload = false
+    for (let index = 0; index < items.length; index++) {
+      const problem = invalidItem(items[index], index)
+      if (problem !== undefined) {
+        results[index] = refused(problem)
+      } else {
+        valid.push(index)
+        if ((items[index] as Item).op === 'upload') anyUpload = true
+      }
+    }
 
     // 2. writes are gated on the storage self-test, as on the single upload route
     let writeProblem: HttpProblem | undefined
-    if (valid.some(({ item }) => item.op === 'upload')) {
+    if (anyUpload) {
       try {
         await app.storageSafety.assertWritable()
       } catch (error) {
@@ -92,14 +97,19 @@ const batch: FastifyPluginAsyncTypebox = async (app) => {
         writeProblem = error
       }
     }
-    const toCheck: typeof valid = []
-    for (const entry of valid) {
-      if (writeProblem !== undefined && entry.item.op === 'upload') results[entry.index] = refused(writeProblem)
-      else toCheck.push(entry)
+    const toCheck: number[] = []
+    const checks: ObjectCheck[] = []
+    for (const index of valid) {
+      const item = items[index] as Item
+      if (writeProblem !== undefined && item.op === 'upload') {
+        results[index] = refused(writeProblem)
+      } else {
+        toCheck.push(index)
+        checks.push({ action: item.op === 'upload' ? 'write' : 'read', object: item })
+      }
     }
 
     // 3. authorize them together
-    const checks: ObjectCheck[] = toCheck.map(({ item }) => ({ action: item.op === 'upload' ? 'write' : 'read', object: item }))
     const authorizations = await app.checkObjects(request, checks)
 
     // 4. sign what was allowed, at one instant (every URL of a batch expires together), with the
@@ -108,7 +118,8 @@ const batch: FastifyPluginAsyncTypebox = async (app) => {
     let gets = 0
     let heads = 0
     authorizations.forEach((authorization, n) => {
-      const { index, item } = toCheck[n] as { index: number, item: Item }
+      const index = toCheck[n] as number
+      const item = items[index] as Item
       if (!authorization.allowed) {
         results[index] = refused(authorization.problem)
       } else if (item.op === 'upload') {
