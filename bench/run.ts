@@ -34,7 +34,8 @@
  * (s, 2), BENCH_CONNECTIONS (100), BENCH_PIPELINING (1), BENCH_JWT (ES256 | RS256 | EdDSA |
  * HS256; ES256), BENCH_PHASES (hello,cached,uncached,cached-redis), BENCH_SIGNER_ROUNDS (9), BENCH_SIGNER_MS
  * (300), BENCH_APP_ENV (JSON merged into the app's environment), BENCH_NODE_ARGS (node flags for
- * the servers; by default the Dockerfile CMD's, e.g. its heap limit; '' for none), BENCH_CPU_PROF=1 (after the
+ * the servers; by default the Dockerfile CMD's, e.g. its heap limit; '' for none; the servers also get the
+ * Dockerfile's ENV MALLOC_* settings unless the environment sets them), BENCH_CPU_PROF=1 (after the
  * rounds, one more run of each phase with the server under V8's sampling profiler: profiles in
  * bench/results/profiles/, CPU µs per request by area printed side by side), BENCH_HELLO_SPIN_US (busy wait
  * per hello-shaped request, a diagnostic; see bench/server.ts). Quick run:
@@ -151,6 +152,22 @@ function imageNodeFlags (): string[] {
 }
 const NODE_FLAGS = env.BENCH_NODE_ARGS === undefined ? imageNodeFlags() : env.BENCH_NODE_ARGS.split(' ').filter(Boolean)
 
+/**
+ * The image's glibc allocator settings (Dockerfile `ENV MALLOC_…=…`, e.g. MALLOC_ARENA_MAX): part of
+ * the deployed process's memory footprint, so the servers under test get them too. The bench's own
+ * environment wins (MALLOC_ARENA_MAX=8 npm run bench measures without the image's setting).
+ */
+function imageMallocEnv (): Record<string, string> {
+  const lines = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').split('\n').filter((line) => line.startsWith('ENV '))
+  return Object.fromEntries(lines.flatMap((line) => [...line.matchAll(/\b(MALLOC_[A-Z_]+)=(\S+)/g)].map(([, name, value]) => [name as string, value as string])))
+}
+const MALLOC_ENV = imageMallocEnv()
+/** The MALLOC_* variables the servers actually run with (the image's, or the bench's own). */
+function serverMallocSettings (): string {
+  const merged: Record<string, string | undefined> = { ...MALLOC_ENV, ...env }
+  return Object.keys(merged).filter((name) => name.startsWith('MALLOC_')).sort().map((name) => `${name}=${merged[name] ?? ''}`).join(' ')
+}
+
 const children: ChildProcess[] = []
 process.on('exit', () => { for (const child of children) if (child.exitCode === null) child.kill() })
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130))
@@ -177,6 +194,7 @@ async function startServer (role: Server['role'], { name = role as string, unbat
   const child = fork(serverScript, [], {
     execArgv: NODE_FLAGS,
     env: {
+      ...MALLOC_ENV,
       ...env,
       BENCH_ROLE: role === 'hello' ? 'hello' : 'app',
       BENCH_LOG_FILE: logFile,
@@ -331,7 +349,7 @@ const fmt = (x: number): string => Math.round(x).toLocaleString('en-US')
 const mb = (bytes: number): string => (bytes / 1024 / 1024).toFixed(1)
 
 console.log(`r2-signer bench: node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${ALG} tokens, ` +
-  `${CONNECTIONS} connections, pipelining ${PIPELINING}, ${ROUNDS} rounds × ${DURATION} s, warm-up ${WARMUP} s, server flags: ${NODE_FLAGS.join(' ') || 'none'}`)
+  `${CONNECTIONS} connections, pipelining ${PIPELINING}, ${ROUNDS} rounds × ${DURATION} s, warm-up ${WARMUP} s, server flags: ${NODE_FLAGS.join(' ') || 'none'}, allocator: ${serverMallocSettings() || 'glibc defaults'}`)
 
 for (const phase of PHASES) await measure(phase, -1, WARMUP)
 const measurements: Measurement[] = []
@@ -493,7 +511,7 @@ const resultFile = join(RESULTS, `bench-${runId}.json`)
 writeFileSync(resultFile, JSON.stringify({
   date: new Date().toISOString(),
   machine: { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, memoryMb: Math.round(totalmem() / 2 ** 20), platform: process.platform },
-  settings: { durationSeconds: DURATION, rounds: ROUNDS, warmupSeconds: WARMUP, connections: CONNECTIONS, pipelining: PIPELINING, jwt: ALG, phases: PHASES, nodeFlags: NODE_FLAGS, logging: 'info, one line per request, buffered file destination (bufferedLogDestination)' },
+  settings: { durationSeconds: DURATION, rounds: ROUNDS, warmupSeconds: WARMUP, connections: CONNECTIONS, pipelining: PIPELINING, jwt: ALG, phases: PHASES, nodeFlags: NODE_FLAGS, malloc: serverMallocSettings(), logging: 'info, one line per request, buffered file destination (bufferedLogDestination)' },
   summary,
   signer,
   processMaxRssMb: Object.fromEntries(Object.entries(processMaxRss).map(([role, bytes]) => [role, Number(mb(bytes))])),

@@ -1,7 +1,6 @@
-import { HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3'
 import { Agent } from 'undici'
 import type { StorageConfig } from '../config/config.js'
-import { createS3Client } from '../storage/s3-client.js'
+import { createS3Requests, type S3Requests } from '../storage/s3-requests.js'
 import { errorCode } from '../http/error-code.js'
 
 /**
@@ -53,37 +52,27 @@ interface ProbeResult { state: CheckState, reason?: string }
 
 export function createReadinessChecker (options: ReadinessOptions): ReadinessChecker {
   const { storage, permissionsUrl, timeoutMs, cacheMs, maxClockSkewMs, now } = options
-  let client: S3Client | undefined
+  let s3: S3Requests | undefined
   let agent: Agent | undefined
   let cached: { at: number, result: ReadinessResult } | undefined
   let inFlight: Promise<ReadinessResult> | undefined
 
-  /** Created on the first probe: apps that are never probed (most tests) open nothing. */
-  function s3 (): S3Client {
-    // One attempt: a probe reports what it sees now; the next probe is the retry.
-    client ??= createS3Client(storage, { timeoutMs, maxAttempts: 1 })
-    return client
-  }
-
+  /** HeadBucket without the AWS SDK (src/storage/s3-requests.ts); one attempt: the next probe is the retry. */
   async function probeStorage (): Promise<{ storage: ProbeResult, clock: ProbeResult }> {
-    const command = new HeadBucketCommand({ Bucket: storage.defaultBucket })
-    let date: string | undefined
-    // Innermost in the deserialize step: sees the raw response (and its Date) even when
-    // the deserializer then throws for a 403 or 404.
-    command.middlewareStack.add((next) => async (args) => {
-      const result = await next(args)
-      date = (result.response as { headers?: Record<string, string> }).headers?.date
-      return result
-    }, { step: 'deserialize', priority: 'low', name: 'r2signerReadinessDate' })
-
-    let storageResult: ProbeResult
+    // Created on the first probe: apps that are never probed (most tests) open nothing.
+    s3 ??= createS3Requests(storage, { timeoutMs })
+    let answer: { status: number, date?: string }
     try {
-      await s3().send(command, { abortSignal: AbortSignal.timeout(timeoutMs) })
-      storageResult = { state: 'ok' }
+      const { status, headers } = await s3.send({ method: 'HEAD', bucket: storage.defaultBucket })
+      answer = { status, date: typeof headers.date === 'string' ? headers.date : undefined }
     } catch (error) {
-      storageResult = { state: 'fail', reason: storageErrorReason(error) }
+      return { storage: { state: 'fail', reason: storageErrorReason(error) }, clock: clockCheck(undefined) }
     }
-    return { storage: storageResult, clock: clockCheck(date) }
+    // Any answer carries storage's Date, a 403 or 404 too: the clock is checked either way.
+    const storageResult: ProbeResult = answer.status >= 200 && answer.status < 300
+      ? { state: 'ok' }
+      : { state: 'fail', reason: headBucketStatusReason(answer.status) }
+    return { storage: storageResult, clock: clockCheck(answer.date) }
   }
 
   function clockCheck (date: string | undefined): ProbeResult {
@@ -132,21 +121,26 @@ export function createReadinessChecker (options: ReadinessOptions): ReadinessChe
       return inFlight
     },
     close () {
-      client?.destroy()
-      client = undefined
+      s3?.close().catch(() => {})
+      s3 = undefined
       agent?.destroy().catch(() => {})
       agent = undefined
     }
   }
 }
 
+function headBucketStatusReason (status: number): string {
+  const meaning = status === 403 ? ': credentials rejected or no access to the bucket' : status === 404 ? ': no such bucket' : ''
+  return `HeadBucket answered HTTP ${status}${meaning}`
+}
+
+/** undici's own timeouts (connect, headers, body), besides the call's AbortSignal.timeout. */
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
+
+/** No answer at all: a timeout, or a network error. */
 function storageErrorReason (error: unknown): string {
-  const e = error as { name?: string, $metadata?: { httpStatusCode?: number }, code?: string }
-  const status = e.$metadata?.httpStatusCode
-  if (status !== undefined) {
-    const meaning = status === 403 ? ': credentials rejected or no access to the bucket' : status === 404 ? ': no such bucket' : ''
-    return `HeadBucket answered HTTP ${status}${meaning}`
-  }
-  if (e.name === 'AbortError' || e.name === 'TimeoutError') return 'HeadBucket timed out'
-  return `HeadBucket failed (${errorCode(error)})`
+  const name = (error as { name?: string }).name
+  const code = errorCode(error)
+  if (name === 'AbortError' || name === 'TimeoutError' || TIMEOUT_CODES.has(code)) return 'HeadBucket timed out'
+  return `HeadBucket failed (${code})`
 }

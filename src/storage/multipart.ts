@@ -3,20 +3,18 @@
  * complete, abort). Part bodies never pass through here: browsers PUT them straight to storage
  * with URLs from the signer. Every failure leaves as a StorageProblem (an HttpProblem) with a
  * status the caller can act on; never a raw SDK error.
+ *
+ * The AWS SDK is loaded on the first call, not at startup: it costs ≈12 MB of resident memory
+ * (docs/performance.md, *Memory*) and most deployments sign single URLs only. The plugin
+ * (src/storage/plugin.ts) checks at startup that the package resolves.
  */
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  HeadObjectCommand,
-  ListPartsCommand,
-  type S3Client
-} from '@aws-sdk/client-s3'
+import type { S3Client } from '@aws-sdk/client-s3'
 import { HttpProblem } from '../http/problem.js'
 import type { ProblemCode } from '../http/problem-catalogue.js'
 import { UPLOAD_ID_PATTERN } from '../schemas/multipart.js'
 import { MAX_PARTS } from './part-size.js'
-import { createS3Client, type S3Connection } from './s3-client.js'
+import type { S3Connection } from './s3-client.js'
+import { errorCode } from '../http/error-code.js'
 
 const UPLOAD_ID = new RegExp(UPLOAD_ID_PATTERN)
 
@@ -73,22 +71,55 @@ export class StorageProblem extends HttpProblem {
   }
 }
 
+type Sdk = typeof import('@aws-sdk/client-s3')
+interface Connected { sdk: Sdk, client: S3Client }
+
+let loadingSdk: Promise<{ sdk: Sdk, createS3Client: typeof import('./s3-client.js').createS3Client }> | undefined
+
+/** One import for the process; a failed one is tried again on the next call. */
+function loadSdk (): NonNullable<typeof loadingSdk> {
+  loadingSdk ??= Promise.all([import('@aws-sdk/client-s3'), import('./s3-client.js')])
+    .then(([sdk, { createS3Client }]) => ({ sdk, createS3Client }))
+    .catch((error: unknown) => {
+      loadingSdk = undefined
+      throw error
+    })
+  return loadingSdk
+}
+
 export class MultipartStorage {
-  readonly #client: S3Client
+  readonly #options: MultipartStorageOptions
   readonly #listPageSize: number
+  #connected: Promise<Connected> | undefined
+  #destroyed = false
 
   constructor (options: MultipartStorageOptions) {
     this.#listPageSize = options.listPageSize ?? LIST_PARTS_MAX_PAGE
     if (!Number.isInteger(this.#listPageSize) || this.#listPageSize < 1 || this.#listPageSize > LIST_PARTS_MAX_PAGE) {
       throw new RangeError(`listPageSize must be an integer in 1..${LIST_PARTS_MAX_PAGE}`)
     }
-    this.#client = createS3Client(options, { timeoutMs: options.timeoutMs, maxAttempts: options.maxAttempts ?? 2 })
+    this.#options = options
+  }
+
+  /** The SDK and the one client, on first use. A failed SDK import is a 502 (logged), never a raw error. */
+  #connect (operation: MultipartOperation): Promise<Connected> {
+    this.#connected ??= loadSdk().then(({ sdk, createS3Client }) => {
+      const client = createS3Client(this.#options, { timeoutMs: this.#options.timeoutMs, maxAttempts: this.#options.maxAttempts ?? 2 })
+      if (this.#destroyed) client.destroy()
+      return { sdk, client }
+    }, (error: unknown) => {
+      this.#connected = undefined
+      throw new StorageProblem('STORAGE_ERROR', 'The service could not load its storage client; it is misconfigured.', {
+        operation, message: `the AWS SDK could not be loaded (${errorCode(error)})`
+      })
+    })
+    return this.#connected
   }
 
   /** Starts an upload; the object gets `contentType` when it is completed. */
   async create (input: { bucket: string, key: string, contentType: string }): Promise<{ uploadId: string }> {
-    const out = await this.#send('CreateMultipartUpload', false, () =>
-      this.#client.send(new CreateMultipartUploadCommand({ Bucket: input.bucket, Key: input.key, ContentType: input.contentType })))
+    const out = await this.#send('CreateMultipartUpload', false, ({ sdk, client }) =>
+      client.send(new sdk.CreateMultipartUploadCommand({ Bucket: input.bucket, Key: input.key, ContentType: input.contentType })))
     const uploadId = out.UploadId
     if (typeof uploadId !== 'string' || !UPLOAD_ID.test(uploadId)) {
       // Clients could not pass it back to us: give up on it rather than leave it to the lifecycle rules.
@@ -112,7 +143,7 @@ export class MultipartStorage {
     // At most MAX_PARTS parts exist, so a store that keeps answering "truncated" is broken.
     const maxPages = Math.ceil(MAX_PARTS / this.#listPageSize) + 1
     for (let page = 1; ; page++) {
-      const out = await this.#send('ListParts', true, () => this.#client.send(new ListPartsCommand({
+      const out = await this.#send('ListParts', true, ({ sdk, client }) => client.send(new sdk.ListPartsCommand({
         Bucket: bucket, Key: key, UploadId: uploadId, MaxParts: this.#listPageSize, PartNumberMarker: marker
       })))
       for (const part of out.Parts ?? []) {
@@ -138,7 +169,7 @@ export class MultipartStorage {
   async complete (ref: UploadRef & { parts: CompletedPart[] }): Promise<{ etag?: string }> {
     const { bucket, key, uploadId, parts } = ref
     try {
-      const out = await this.#send('CompleteMultipartUpload', true, () => this.#client.send(new CompleteMultipartUploadCommand({
+      const out = await this.#send('CompleteMultipartUpload', true, ({ sdk, client }) => client.send(new sdk.CompleteMultipartUploadCommand({
         Bucket: bucket,
         Key: key,
         UploadId: uploadId,
@@ -160,8 +191,9 @@ export class MultipartStorage {
 
   /** Whether an object has this key (HeadObject; 404 is false): the write-once check of multipart uploads. */
   async objectExists ({ bucket, key }: { bucket: string, key: string }): Promise<boolean> {
+    const { sdk, client } = await this.#connect('HeadObject')
     try {
-      await this.#client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))
+      await client.send(new sdk.HeadObjectCommand({ Bucket: bucket, Key: key }))
       return true
     } catch (error) {
       if ((error as SdkError).$metadata?.httpStatusCode === 404) return false
@@ -171,13 +203,13 @@ export class MultipartStorage {
 
   /** Discards the upload and its parts. An upload that is already gone is UPLOAD_NOT_FOUND. */
   async abort ({ bucket, key, uploadId }: UploadRef): Promise<void> {
-    await this.#send('AbortMultipartUpload', true, () =>
-      this.#client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })))
+    await this.#send('AbortMultipartUpload', true, ({ sdk, client }) =>
+      client.send(new sdk.AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })))
   }
 
   async #uploadIsGone ({ bucket, key, uploadId }: UploadRef): Promise<boolean> {
     try {
-      await this.#send('ListParts', true, () => this.#client.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MaxParts: 1 })))
+      await this.#send('ListParts', true, ({ sdk, client }) => client.send(new sdk.ListPartsCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MaxParts: 1 })))
       return false
     } catch (error) {
       return error instanceof StorageProblem && error.code === 'UPLOAD_NOT_FOUND'
@@ -186,12 +218,14 @@ export class MultipartStorage {
 
   /** Closes the keep-alive sockets (they would otherwise hold the process open for a minute). */
   destroy (): void {
-    this.#client.destroy()
+    this.#destroyed = true
+    this.#connected?.then(({ client }) => client.destroy(), () => {})
   }
 
-  async #send<T> (operation: MultipartOperation, uploadScoped: boolean, call: () => Promise<T>): Promise<T> {
+  async #send<T> (operation: MultipartOperation, uploadScoped: boolean, call: (connected: Connected) => Promise<T>): Promise<T> {
+    const connected = await this.#connect(operation)
     try {
-      return await call()
+      return await call(connected)
     } catch (error) {
       throw toStorageProblem(operation, uploadScoped, error)
     }

@@ -13,6 +13,9 @@ declare module 'fastify' {
  * and logs what storage said whenever a storage call fails: the caller only gets the problem.
  */
 export default fp(async function multipart (app) {
+  // The SDK is loaded on the first multipart call (src/storage/multipart.ts); a missing package
+  // still stops the service at startup, as the static import it replaced did.
+  import.meta.resolve('@aws-sdk/client-s3')
   const storage = new MultipartStorage(app.config.storage)
   app.decorate('multipart', storage)
   app.addHook('onClose', async () => storage.destroy())

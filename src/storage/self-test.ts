@@ -10,15 +10,16 @@
  *
  * Every check is `ok` (storage refused or honoured as it should), `failed` (storage did what a
  * URL's holder must not be able to make it do) or `error` (no clear answer: network, odd status).
- * Canaries are deleted afterwards with r2-signer's S3 client, and so are canaries older than an
- * hour that an interrupted run left behind.
+ * Canaries are deleted afterwards (ListObjectsV2 and DeleteObject, signed requests without the AWS
+ * SDK: src/storage/s3-requests.ts), and so are canaries older than an hour that an interrupted run
+ * left behind.
  */
 import { randomBytes } from 'node:crypto'
-import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { Agent } from 'undici'
 import type { Presigner, PresignInput } from '../signing/presigner.js'
 import { errorCode } from '../http/error-code.js'
-import { createS3Client, type S3Connection } from './s3-client.js'
+import type { S3Connection } from './s3-client.js'
+import { createS3Requests, listedObjects } from './s3-requests.js'
 
 export const DEFAULT_STORAGE_CHECK_PREFIX = '.r2-signer-check/'
 
@@ -221,17 +222,25 @@ export function verdictOf (checks: readonly StorageCheckResult[]): StorageVerdic
 
 /** Deletes this run's canaries and stale ones; answers how many of this run's could not be deleted (-1: unknown). */
 async function cleanUp ({ storage, bucket, prefix, timeoutMs }: StorageSelfTestOptions, base: string): Promise<number> {
-  const client = createS3Client(storage, { timeoutMs, maxAttempts: 2 })
+  const s3 = createS3Requests(storage, { timeoutMs })
   try {
-    const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: 1000 }))
+    const listed = await s3.send({ method: 'GET', bucket, query: { 'list-type': '2', prefix, 'max-keys': '1000' } })
+    if (!isSuccess(listed.status)) throw new Error(`ListObjectsV2 answered HTTP ${listed.status}`)
     const staleBefore = Date.now() - STALE_CANARY_MS
-    const doomed = (listed.Contents ?? [])
-      .filter((object) => object.Key !== undefined && (object.Key.startsWith(base) || (object.LastModified?.getTime() ?? Infinity) < staleBefore))
-      .map((object) => object.Key as string)
-    const results = await Promise.allSettled(doomed.map((key) => client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }))))
-    return results.filter((result, i) => result.status === 'rejected' && doomed[i]?.startsWith(base)).length
+    const doomed = listedObjects(listed.body)
+      .filter((object) => object.key.startsWith(base) || (object.lastModified?.getTime() ?? Infinity) < staleBefore)
+      .map((object) => object.key)
+    // A failed delete (one attempt each) leaves a canary that the next run deletes as stale.
+    const deleted = await Promise.all(doomed.map(async (key) => {
+      try {
+        return isSuccess((await s3.send({ method: 'DELETE', bucket, key })).status)
+      } catch {
+        return false
+      }
+    }))
+    return deleted.filter((ok, i) => !ok && doomed[i]?.startsWith(base)).length
   } finally {
-    client.destroy()
+    await s3.close()
   }
 }
 
