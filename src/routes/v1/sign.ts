@@ -24,6 +24,9 @@ export interface SignedAnswer {
   expiresAt: string
 }
 
+/** A download URL signs no header but host: every answer shares one empty, frozen `headers`. */
+const NO_HEADERS: Record<string, string> = Object.freeze({})
+
 /** `counted: false`: the caller counts the URLs in the metrics itself (a batch, once per batch). */
 export function downloadSigner (app: FastifyInstance, { counted = true }: { counted?: boolean } = {}) {
   const presign = counted ? app.signing.presign : app.signing.presignUncounted
@@ -52,8 +55,8 @@ export function downloadSigner (app: FastifyInstance, { counted = true }: { coun
       expiresIn,
       responseContentType: contentType,
       responseContentDisposition: disposition === undefined ? undefined : contentDisposition(disposition, filename),
-      ...(signingDate !== undefined && { signingDate })
+      signingDate
     })
-    return { url: signed.url, method, headers: {}, bucket, key, expiresIn, expiresAt: formatExpiry(signed.expiresAt) }
+    return { url: signed.url, method, headers: NO_HEADERS, bucket, key, expiresIn, expiresAt: formatExpiry(signed.expiresAt) }
   }
 }
