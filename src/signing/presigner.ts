@@ -85,9 +85,9 @@ export interface Presigner {
 export const DEFAULT_PUT_CONTENT_TYPE = 'application/octet-stream'
 
 /** Same test as the SDK's endpoint rules (@smithy isIpAddress) on the WHATWG-parsed hostname. */
-const IPV4 = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]\d|\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]\d|\d)){3}$/
+export const IPV4 = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]\d|\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]\d|\d)){3}$/
 /** aws.isVirtualHostableS3Bucket(bucket, false): one DNS label, 3..63 chars, lower-case, no edge hyphens. */
-const VIRTUAL_HOSTABLE_BUCKET = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/
+export const VIRTUAL_HOSTABLE_BUCKET = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/
 /**
  * Bucket names we sign for: S3's (legacy, relaxed) character set. The SDK also accepts names it
  * routes differently or breaks on; those are rejected in `checkBucket` instead of diverging.

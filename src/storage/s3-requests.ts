@@ -19,13 +19,12 @@ import {
   uriEscape,
   uriEscapePath
 } from '../signing/sigv4.js'
+import { IPV4, VIRTUAL_HOSTABLE_BUCKET } from '../signing/presigner.js'
 import type { S3Connection } from './s3-client.js'
 
 /** Every call here sends no body: the payload hash is that of the empty string. */
 const EMPTY_BODY_SHA256 = sha256Hex('')
 const SIGNED_HEADERS = 'host;x-amz-content-sha256;x-amz-date'
-const IPV4 = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]\d|\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]\d|\d)){3}$/
-const VIRTUAL_HOSTABLE_BUCKET = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/
 
 export interface S3Answer {
   status: number
