@@ -146,14 +146,15 @@ export function hmacHex (key: Buffer, data: string): string {
 
 const HMAC_BLOCK = 64
 
+/** A signing key, ready to sign: data → hex HMAC-SHA256 under that key. */
+export type KeyedHmac = (data: string) => string
+
 /**
  * hex(HMAC-SHA256(key, data)) under one fixed key, as two one-shot SHA-256 calls (RFC 2104:
  * H((K ^ opad) || H((K ^ ipad) || data))) on buffers padded once. Same result as `hmacHex`, but
  * createHmac builds a native object per call, which under load cost ≈3 µs per URL against ≈1 here
  * (docs/performance.md). Synchronous and single-threaded, so one scratch buffer per key is safe.
  */
-export type KeyedHmac = (data: string) => string
-
 export function keyedHmacSha256Hex (key: Buffer): KeyedHmac {
   const block = key.length > HMAC_BLOCK ? hash('sha256', key, 'buffer') : key
   let inner = Buffer.alloc(HMAC_BLOCK + 512)
