@@ -177,8 +177,7 @@ export function keyedHmacSha256Hex (key: Buffer): KeyedHmac {
   }
 }
 
-/** Signature = hex(HMAC(kSigning, StringToSign)); `signingKey` a Buffer or a `keyedHmacSha256Hex` of it. */
-export function signCanonicalRequest (signingKey: Buffer | KeyedHmac, amzDate: string, scope: string, canonicalRequest: string): string {
-  const stringToSign = buildStringToSign(amzDate, scope, canonicalRequest)
-  return typeof signingKey === 'function' ? signingKey(stringToSign) : hmacHex(signingKey, stringToSign)
+/** Signature = hex(HMAC(kSigning, StringToSign)), with kSigning ready to sign (SigningKeyCache, keyedHmacSha256Hex). */
+export function signCanonicalRequest (signingKey: KeyedHmac, amzDate: string, scope: string, canonicalRequest: string): string {
+  return signingKey(buildStringToSign(amzDate, scope, canonicalRequest))
 }

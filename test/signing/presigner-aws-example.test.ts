@@ -10,6 +10,7 @@ import {
   buildCanonicalRequest,
   buildStringToSign,
   deriveSigningKey,
+  keyedHmacSha256Hex,
   formatAmzDate,
   signCanonicalRequest,
   sha256Hex,
@@ -72,7 +73,7 @@ t.test('the presigner hot-path primitives reproduce it step by step', async (t) 
   t.equal(canonicalRequest, CANONICAL_REQUEST)
   t.equal(buildStringToSign(amzDate, '20130524/us-east-1/s3/aws4_request', canonicalRequest), STRING_TO_SIGN)
   const key = deriveSigningKey(EXAMPLE.secretAccessKey, '20130524', 'us-east-1', 's3')
-  t.equal(signCanonicalRequest(key, amzDate, '20130524/us-east-1/s3/aws4_request', canonicalRequest), SIGNATURE)
+  t.equal(signCanonicalRequest(keyedHmacSha256Hex(key), amzDate, '20130524/us-east-1/s3/aws4_request', canonicalRequest), SIGNATURE)
 
   const cache = new SigningKeyCache(EXAMPLE.secretAccessKey, 'us-east-1', 's3', 2)
   t.equal(signCanonicalRequest(cache.get('20130524'), amzDate, '20130524/us-east-1/s3/aws4_request', canonicalRequest), SIGNATURE, 'cached keyed HMAC = HMAC with the derived key')
